@@ -26,15 +26,15 @@ type OpKind uint8
 
 // Batch operations.
 const (
-	OpPutQueue      OpKind = iota + 1 // Queue, QueueConfig
-	OpDeleteQueue                     // Queue: its bindings and messages go too
-	OpPutBinding                      // Queue, Pattern
-	OpDeleteBinding                   // Queue, Pattern
-	OpPutMessage                      // Queue, Seq, Msg, DeliveryCount
-	OpDeleteMessage                   // Queue, Seq
-	OpSetCount                        // Queue, Seq, DeliveryCount
-	OpPutRetained                     // Msg (keyed by Msg.Address)
-	OpDeleteRetained                  // Address
+	OpPutQueue       OpKind = iota + 1 // Queue, QueueConfig
+	OpDeleteQueue                      // Queue: its bindings and messages go too
+	OpPutBinding                       // Queue, Pattern
+	OpDeleteBinding                    // Queue, Pattern
+	OpPutMessage                       // Queue, Seq, Msg, DeliveryCount
+	OpDeleteMessage                    // Queue, Seq
+	OpSetCount                         // Queue, Seq, DeliveryCount
+	OpPutRetained                      // Msg (keyed by Msg.Address)
+	OpDeleteRetained                   // Address
 )
 
 // Op is one change.
