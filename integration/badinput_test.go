@@ -2,8 +2,8 @@ package integration
 
 import (
 	"bytes"
-	"fmt"
 	"encoding/binary"
+	"fmt"
 	"net/http"
 	"testing"
 
