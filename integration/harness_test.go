@@ -147,7 +147,7 @@ func tryStartBroker(t *testing.T, opts brokerOpts) (*broker, error) {
 	b.cmd = exec.Command(rosettaBin, args...)
 	b.cmd.Stdout = b.out
 	b.cmd.Stderr = b.out
-	b.cmd.Env = os.Environ()
+	b.cmd.Env = brokerEnv()
 	setProcAttr(b.cmd) // the broker dies with the test binary
 	if err := b.cmd.Start(); err != nil {
 		t.Fatalf("start %s: %v", rosettaBin, err)
@@ -305,6 +305,18 @@ func (b *broker) httpGet(t *testing.T, path string) (status int, contentType str
 		t.Fatalf("GET %s: read body: %v", path, err)
 	}
 	return resp.StatusCode, resp.Header.Get("Content-Type"), string(raw)
+}
+
+// brokerEnv is the test's environment without ROSETTA_* variables, so a
+// developer's settings cannot change what the tests start.
+func brokerEnv() []string {
+	var env []string
+	for _, kv := range os.Environ() {
+		if !strings.HasPrefix(kv, "ROSETTA_") {
+			env = append(env, kv)
+		}
+	}
+	return env
 }
 
 // freeAddr returns a loopback host:port that was free a moment ago.

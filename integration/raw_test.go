@@ -226,7 +226,8 @@ func connackProperty(t *testing.T, body []byte, id byte) []byte {
 	return nil
 }
 
-// maxPacketConfig is a config setting the MQTT maximum packet size.
+// maxPacketConfig is a config setting the MQTT maximum packet size
+// (docs/configuration.md, limits.max_packet_size).
 func maxPacketConfig(n int) string {
-	return fmt.Sprintf("mqtt:\n  max_packet_size: %d\n", n)
+	return fmt.Sprintf("limits:\n  max_packet_size: %d\n", n)
 }
