@@ -253,6 +253,16 @@ func connectV5Conn(t *testing.T, conn net.Conn, cp *paho.Connect) *v5client {
 	return v
 }
 
+// waitDone waits for the client to have shut down after a Disconnect.
+func waitDone(t *testing.T, v *v5client) {
+	t.Helper()
+	select {
+	case <-v.Done():
+	case <-time.After(opTimeout):
+		t.Fatalf("v5 client %s not shut down %v after DISCONNECT", v.ClientID(), opTimeout)
+	}
+}
+
 // subscribe subscribes one filter and checks the SUBACK grants qos.
 func (v *v5client) subscribe(t *testing.T, filter string, qos byte) {
 	t.Helper()

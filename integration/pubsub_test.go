@@ -385,7 +385,7 @@ func TestPersistentSession(t *testing.T) {
 		if err := first.Disconnect(&paho.Disconnect{ReasonCode: 0}); err != nil {
 			t.Fatal(err)
 		}
-		<-first.Done()
+		waitDone(t, first)
 
 		for i := range n {
 			publishV3(t, pub, "sess/v5", 1, false, []byte(fmt.Sprintf("m%03d", i)))
@@ -406,7 +406,7 @@ func TestPersistentSession(t *testing.T) {
 		first := connectV5(t, b.MQTTAddr, &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30})
 		first.subscribe(t, "sess/v5x", 1)
 		_ = first.Disconnect(&paho.Disconnect{ReasonCode: 0})
-		<-first.Done()
+		waitDone(t, first)
 		publishV3(t, pub, "sess/v5x", 1, false, []byte("lost"))
 		again := connectV5(t, b.MQTTAddr, &paho.Connect{ClientID: id, CleanStart: false, KeepAlive: 30})
 		if again.Connack.SessionPresent {
