@@ -48,7 +48,7 @@ var goldens = []golden{
 	{name: "send without content-length", v: V12, raw: "SEND\ndestination:/topic/x\n\nhello\x00",
 		frames: []*Frame{fr(SEND, "hello", "destination", "/topic/x")}},
 	{name: "heart-beats and EOLs between frames", v: V12,
-		raw: "\n\r\n\nBEGIN\ntransaction:t\n\n\x00\n\n\r\nCOMMIT\ntransaction:t\n\n\x00\n",
+		raw:    "\n\r\n\nBEGIN\ntransaction:t\n\n\x00\n\n\r\nCOMMIT\ntransaction:t\n\n\x00\n",
 		frames: []*Frame{fr(BEGIN, "", "transaction", "t"), fr(COMMIT, "", "transaction", "t")},
 		enc:    "BEGIN\ntransaction:t\n\n\x00COMMIT\ntransaction:t\n\n\x00"},
 	{name: "1.2 escapes", v: V12, raw: "SEND\nk\\c1:a\\nb\\rc\\\\d\\ce\n\n\x00",

@@ -23,7 +23,7 @@ var (
 
 // Default limits, used when a Limits field is zero.
 const (
-	DefaultMaxBodySize   = 1 << 20                   // 1 MiB
+	DefaultMaxBodySize   = 1 << 20                     // 1 MiB
 	DefaultMaxFrameSize  = DefaultMaxBodySize + 64<<10 // body plus 64 KiB of command and headers
 	DefaultMaxHeaders    = 128
 	DefaultMaxHeaderLine = 16 << 10 // room for a JWT in a header
