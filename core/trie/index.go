@@ -148,6 +148,12 @@ func (x *Index[V]) match(n *inode[V], p address.Pattern, a address.Address, fn f
 	}
 }
 
+// Walk calls fn with every address and value, in no particular order,
+// until fn returns false. The address passed to fn is reused between calls.
+func (x *Index[V]) Walk(fn func(a address.Address, v V) bool) {
+	x.all(&x.root, nil, fn)
+}
+
 // all reports every value at n and below.
 func (x *Index[V]) all(n *inode[V], a address.Address, fn func(address.Address, V) bool) bool {
 	if n.set && !fn(a, n.val) {
