@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"sync/atomic"
+	"time"
 
 	"github.com/rosettamq/rosetta/core/message"
 )
@@ -206,6 +207,9 @@ func (x *Exchange) deadLetter(from *queue, e *entry, reason, detail string, coun
 		}
 	}
 	m := e.msg.Clone()
+	// As RabbitMQ does, the dead letter loses its expiry, or an expired
+	// message would expire again at once in the dead-letter queue.
+	m.Expires = time.Time{}
 	m.Annotations.DeadLetter = &message.DeadLetter{
 		Reason:        reason,
 		Queue:         from.name,

@@ -170,3 +170,5 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		time.Sleep(time.Millisecond)
 	}
 }
+
+func mustFilter(f string) address.Pattern { return address.MustParseFilter(f) }

@@ -167,52 +167,51 @@ type slot struct {
 	e *entry
 }
 
-// place enqueues m on targets in three steps: reserve a place on each
-// (refusing where a reject-publish queue is full), commit the durable
-// copies to the store in one batch together with pre, then make them
-// visible, apply drop-head limits and dispatch. Nothing becomes visible if
-// the commit fails.
+// place enqueues m on targets. When nothing needs the store, each queue
+// takes the message in one critical section, so sequence numbers follow
+// the order in which messages become visible. Otherwise it goes in three
+// steps: reserve a place on each queue (refusing where a reject-publish
+// queue is full), commit the durable copies in one batch together with pre,
+// then make them visible; nothing becomes visible if the commit fails.
+// Either way, drop-head limits are applied and the queues dispatched.
 func (x *Exchange) place(ctx context.Context, m *message.Message, targets []*queue, pre []Op) (Routed, error) {
-	var (
-		r       Routed
-		fullErr error
-		now     int64 // UnixNano, read once and only when a TTL needs it
-		exp     int64
-		buf     [16]slot
-	)
+	p := placement{x: x, m: m, size: int64(m.Size()), prio: min(m.Priority, message.MaxPriority)}
 	if !m.Expires.IsZero() {
-		exp = m.Expires.UnixNano()
+		p.exp = m.Expires.UnixNano()
 	}
-	size := int64(m.Size())
-	prio := min(m.Priority, message.MaxPriority)
+	needCommit := len(pre) > 0
+	if m.Durable && x.store != nil {
+		for _, q := range targets {
+			needCommit = needCommit || q.cfg.Durable
+		}
+	}
+	if !needCommit {
+		for _, q := range targets {
+			q.mu.Lock()
+			if e := p.reserve(q); e != nil {
+				p.insert(q, e)
+			}
+			q.mu.Unlock()
+			p.finish(q)
+		}
+		p.cleanup(ctx)
+		return p.r, p.fullErr
+	}
+
+	var buf [16]slot // most messages go to few queues: no allocation
 	slots := buf[:0]
 	ops := pre
 	for _, q := range targets {
-		qexp := exp
-		if q.ttl > 0 {
-			if now == 0 {
-				now = x.now().UnixNano()
-			}
-			if t := now + int64(q.ttl); qexp == 0 || t < qexp {
-				qexp = t
-			}
-		}
 		q.mu.Lock()
-		if q.deleted {
-			q.mu.Unlock()
-			continue
+		e := p.reserve(q)
+		if e != nil {
+			q.pending++
+			q.pendBytes += p.size
 		}
-		if q.refuses(size) {
-			q.mu.Unlock()
-			fullErr = errors.Join(fullErr, fmt.Errorf("queue %q: %w", q.name, ErrQueueFull))
-			continue
-		}
-		q.pending++
-		q.pendBytes += size
-		// The sequence is taken under q.mu so that reservations on one queue
-		// are numbered in order.
-		e := &entry{msg: m, seq: x.seq.Add(1), size: size, expires: qexp, prio: prio}
 		q.mu.Unlock()
+		if e == nil {
+			continue
+		}
 		if m.Durable && q.cfg.Durable && x.store != nil {
 			e.persisted = true
 			ops = append(ops, Op{Kind: OpPutMessage, Queue: q.name, Seq: e.seq, Msg: m})
@@ -221,48 +220,99 @@ func (x *Exchange) place(ctx context.Context, m *message.Message, targets []*que
 	}
 	if len(ops) > 0 && x.store != nil {
 		if err := x.store.Commit(ctx, &Batch{Ops: ops}); err != nil {
-			x.unreserve(slots, size)
+			x.unreserve(slots, p.size)
 			return Routed{}, fmt.Errorf("store: %w", err)
 		}
 	}
-	var cleanup []Op // store deletes for messages dropped after the commit
 	for _, s := range slots {
 		q, e := s.q, s.e
-		var dropped chain
 		q.mu.Lock()
 		q.pending--
-		q.pendBytes -= size
+		q.pendBytes -= p.size
 		if q.deleted {
 			// Deleted while we committed: take back what we put.
 			q.mu.Unlock()
 			if e.persisted {
-				cleanup = append(cleanup, Op{Kind: OpDeleteMessage, Queue: q.name, Seq: e.seq})
+				p.ops = append(p.ops, Op{Kind: OpDeleteMessage, Queue: q.name, Seq: e.seq})
 			}
 			continue
 		}
-		q.addReady(e, false)
-		if q.cfg.Overflow == DropHead {
-			q.dropHead(&dropped)
-		}
+		p.insert(q, e)
 		q.mu.Unlock()
-		q.enqueued.Add(1)
-		r.Queues++
-		if dropped.n > 0 {
-			r.Dropped++
-			q.dropped.Add(uint64(dropped.n))
-			x.drop(dropOverflow, dropped.n)
-			cleanup = q.deleteOps(cleanup, dropped)
+		p.finish(q)
+	}
+	p.cleanup(ctx)
+	return p.r, p.fullErr
+}
+
+// placement is the state of one place call.
+type placement struct {
+	x       *Exchange
+	m       *message.Message
+	size    int64
+	prio    uint8
+	exp     int64 // the message's own expiry, UnixNano; 0 never
+	now     int64 // UnixNano, read once and only when a TTL needs it
+	r       Routed
+	fullErr error
+	dropped chain // dropped by the last insert, counted by finish
+	ops     []Op  // store deletes for messages dropped after the commit
+}
+
+// reserve makes the entry for q, or returns nil when q is deleted or
+// refuses the message. The sequence is taken under q.mu so that messages on
+// one queue are numbered in the order they arrive. Caller holds q.mu.
+func (p *placement) reserve(q *queue) *entry {
+	if q.deleted {
+		return nil
+	}
+	if q.refuses(p.size) {
+		p.fullErr = errors.Join(p.fullErr, fmt.Errorf("queue %q: %w", q.name, ErrQueueFull))
+		return nil
+	}
+	exp := p.exp
+	if q.ttl > 0 {
+		if p.now == 0 {
+			p.now = p.x.now().UnixNano()
+		}
+		if t := p.now + int64(q.ttl); exp == 0 || t < exp {
+			exp = t
 		}
 	}
-	if len(cleanup) > 0 {
-		if err := x.commit(ctx, &Batch{Ops: cleanup}); err != nil {
-			// The messages are gone from memory; the store keeps them until a
-			// restart brings them back, which is at-least-once, not a loss.
-			x.log.Error("store commit failed", "op", "drop", "ops", len(cleanup), "err", err)
-		}
+	return &entry{msg: p.m, seq: p.x.seq.Add(1), size: p.size, expires: exp, prio: p.prio}
+}
+
+// insert makes e visible on q and applies drop-head. Caller holds q.mu.
+func (p *placement) insert(q *queue, e *entry) {
+	q.addReady(e, false)
+	if q.cfg.Overflow == DropHead {
+		q.dropHead(&p.dropped)
 	}
-	for _, s := range slots {
-		s.q.dispatch()
+	p.r.Queues++
+	q.enqueued.Add(1)
+}
+
+// finish counts what the last insert dropped and dispatches q. Called
+// without q.mu.
+func (p *placement) finish(q *queue) {
+	if n := p.dropped.n; n > 0 {
+		p.r.Dropped++
+		q.dropped.Add(uint64(n))
+		p.x.drop(dropOverflow, n)
+		p.ops = q.deleteOps(p.ops, p.dropped)
+		p.dropped = chain{}
 	}
-	return r, fullErr
+	q.dispatch()
+}
+
+// cleanup deletes from the store what was dropped or orphaned.
+func (p *placement) cleanup(ctx context.Context) {
+	if len(p.ops) == 0 {
+		return
+	}
+	if err := p.x.commit(ctx, &Batch{Ops: p.ops}); err != nil {
+		// The messages are gone from memory; the store keeps them until a
+		// restart brings them back, which is at-least-once, not a loss.
+		p.x.log.Error("store commit failed", "op", "drop", "ops", len(p.ops), "err", err)
+	}
 }
