@@ -816,7 +816,11 @@ func (d *Decoder) Symbol() (Symbol, error) {
 // Symbols decodes a field of symbols declared multiple="true" (§1.4): null,
 // a single symbol, or an array of symbols. Null and an empty array both
 // decode as nil, since §1.4 makes them semantically identical.
-func (d *Decoder) Symbols() ([]Symbol, error) {
+func (d *Decoder) Symbols() ([]Symbol, error) { return DecodeSymbols[Symbol](d) }
+
+// DecodeSymbols is Decoder.Symbols for any symbol-based type, such as a
+// restricted type of symbol with named choices.
+func DecodeSymbols[S ~string](d *Decoder) ([]S, error) {
 	code, err := d.readCode()
 	if err != nil {
 		return nil, err
@@ -829,7 +833,7 @@ func (d *Decoder) Symbols() ([]Symbol, error) {
 		if err != nil {
 			return nil, err
 		}
-		return []Symbol{Symbol(b)}, nil
+		return []S{S(b)}, nil
 	case CodeArray8, CodeArray32:
 	default:
 		return nil, d.mismatch(code, "symbol or array of symbol")
@@ -841,16 +845,16 @@ func (d *Decoder) Symbols() ([]Symbol, error) {
 	if desc != nil || (elem != CodeSym8 && elem != CodeSym32) {
 		return nil, d.mismatch(elem, "array of symbol")
 	}
-	var s []Symbol
+	var s []S
 	if count > 0 {
-		s = make([]Symbol, count)
+		s = make([]S, count)
 	}
 	for i := range s {
 		b, err := d.variable(elem)
 		if err != nil {
 			return nil, err
 		}
-		s[i] = Symbol(b)
+		s[i] = S(b)
 	}
 	return s, d.leave(end, outer, code)
 }

@@ -270,7 +270,7 @@ func appendValue(dst []byte, v any, depth int) ([]byte, error) {
 	case []string:
 		return appendStringArray(dst, v), nil
 	case Marshaler:
-		return v.MarshalAMQP(dst)
+		return v.Marshal(dst)
 	}
 	return dst, &Error{Offset: -1, Err: ErrUnsupportedType, Detail: fmt.Sprintf("%T", v)}
 }
@@ -313,7 +313,7 @@ func appendDescribed(dst []byte, v Described, depth int) ([]byte, error) {
 // AppendSymbolArray appends symbols as an array of sym8 or sym32 (§1.6.24),
 // the representation of a multiple="true" symbol field (§1.4). A nil slice
 // is encoded as null.
-func AppendSymbolArray(dst []byte, v []Symbol) []byte {
+func AppendSymbolArray[S ~string](dst []byte, v []S) []byte {
 	if v == nil {
 		return append(dst, CodeNull)
 	}

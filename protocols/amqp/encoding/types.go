@@ -175,9 +175,9 @@ func (o Optional[T]) Or(def T) T {
 }
 
 // Marshaler is implemented by values that encode themselves, such as the
-// generated composite types. AppendValue calls MarshalAMQP for them.
+// generated composite types. AppendValue calls their Marshal method.
 type Marshaler interface {
-	MarshalAMQP(dst []byte) ([]byte, error)
+	Marshal(dst []byte) ([]byte, error)
 }
 
 // Equal reports whether two values of the value model are equal, comparing
