@@ -128,6 +128,13 @@ func (s *Static) prepare(rs *ruleSet) {
 	}
 }
 
+// Validate reports what NewStatic would refuse in c, without the bcrypt
+// work NewStatic does.
+func (c StaticConfig) Validate() error {
+	_, err := compile(c)
+	return err
+}
+
 func compile(cfg StaticConfig) (*ruleSet, error) {
 	rs := &ruleSet{
 		allowAnonymous: cfg.AllowAnonymous,

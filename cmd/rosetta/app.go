@@ -1,0 +1,231 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"os"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/rosettamq/rosetta/cmd/rosetta/internal/config"
+	"github.com/rosettamq/rosetta/core/exchange"
+	"github.com/rosettamq/rosetta/protocols/mqtt"
+)
+
+// mqttFrontEnd is what the app needs from *mqtt.Server; tests use a fake.
+type mqttFrontEnd interface {
+	http.Handler // /mqtt WebSocket
+	Serve(net.Listener) error
+	ServeTLS(net.Listener) error
+	Shutdown(context.Context) error
+	Stats() mqtt.Stats
+}
+
+// broker is what the app needs from *exchange.Exchange; tests use a fake.
+type broker interface {
+	Stats() exchange.Stats
+	Queues() []exchange.QueueStats
+	Close(context.Context) error
+}
+
+// app owns the listeners, the goroutines that serve them and the order in
+// which everything stops. Its zero value is not usable; see newApp.
+type app struct {
+	cfg     config.Config
+	log     *slog.Logger
+	mqtt    mqttFrontEnd
+	broker  broker
+	metrics *metrics
+
+	// reloadC, when set, asks for reload to be called (SIGHUP).
+	reloadC <-chan os.Signal
+	reload  func() error
+
+	ready atomic.Bool // listeners are up and shutdown has not begun
+
+	// Set by start, read by run and shutdown on the same goroutine.
+	listeners []net.Listener // the protocol listeners, closed first on shutdown
+	http      *http.Server
+	wg        sync.WaitGroup // one per serving goroutine
+	errc      chan error     // a serving goroutine that stopped unexpectedly
+}
+
+func newApp(cfg config.Config, log *slog.Logger, m mqttFrontEnd, b broker) *app {
+	return &app{cfg: cfg, log: log, mqtt: m, broker: b, metrics: newMetrics(b, m)}
+}
+
+// run starts every listener, serves until ctx ends or a listener fails,
+// then shuts down. It returns nil after a clean shutdown that ctx asked
+// for.
+func (a *app) run(ctx context.Context) error {
+	if err := a.start(); err != nil {
+		a.log.Error("start failed; shutting down", "err", err)
+		return errors.Join(err, a.shutdown())
+	}
+	a.ready.Store(true)
+	a.log.Info("rosetta ready")
+	var cause error
+loop:
+	for {
+		select {
+		case <-ctx.Done():
+			a.log.Info("shutdown requested", "timeout", a.cfg.ShutdownTimeout.String())
+			break loop
+		case err := <-a.errc:
+			cause = err
+			a.log.Error("listener failed; shutting down", "err", err)
+			break loop
+		case <-a.reloadC:
+			if err := a.reload(); err != nil {
+				a.log.Error("configuration reload failed; the running configuration stays", "err", err)
+			}
+		}
+	}
+	err := a.shutdown()
+	if err == nil && cause == nil {
+		a.log.Info("rosetta stopped")
+	}
+	return errors.Join(cause, err)
+}
+
+// start binds every enabled listener and starts serving. Binding all of
+// them before serving any means a port clash fails the start cleanly.
+func (a *app) start() error {
+	a.errc = make(chan error, 8)
+	type bound struct {
+		name string
+		l    net.Listener
+	}
+	var ls []bound
+	for _, l := range a.cfg.EnabledListeners() {
+		switch l.Name {
+		case "stomp", "amqp":
+			// Accepted in the configuration so that files written today
+			// keep working; the front-ends are in progress.
+			a.log.Info(l.Name+" front-end not built yet; listener not started", "listener", l.Name, "addr", l.Addr)
+			continue
+		}
+		nl, err := net.Listen("tcp", l.Addr)
+		if err != nil {
+			for _, b := range ls {
+				_ = b.l.Close()
+			}
+			return fmt.Errorf("listener %s: %w", l.Name, err)
+		}
+		ls = append(ls, bound{l.Name, nl})
+	}
+	for _, b := range ls {
+		// One parseable line per listener with the address actually
+		// bound, which tells tests and operators the port chosen for ":0".
+		a.log.Info("listening", "listener", b.name, "addr", b.l.Addr().String())
+		switch b.name {
+		case "mqtt":
+			a.listeners = append(a.listeners, b.l)
+			a.serveLoop(b.name, func() error { return a.mqtt.Serve(b.l) })
+		case "mqtt_tls":
+			a.listeners = append(a.listeners, b.l)
+			a.serveLoop(b.name, func() error { return a.mqtt.ServeTLS(b.l) })
+		case "http":
+			a.http = &http.Server{
+				Handler: a.handler(),
+				// No WriteTimeout: it would cut WebSocket connections;
+				// the MQTT session enforces its own write deadlines.
+				ReadHeaderTimeout: 10 * time.Second,
+				IdleTimeout:       2 * time.Minute,
+				ErrorLog:          slog.NewLogLogger(a.log.With("listener", "http").Handler(), slog.LevelWarn),
+			}
+			a.serveLoop(b.name, func() error { return a.http.Serve(b.l) })
+		}
+	}
+	return nil
+}
+
+// serveLoop runs serve on its own goroutine. An error other than the
+// normal end after shutdown is reported on errc.
+func (a *app) serveLoop(name string, serve func() error) {
+	a.wg.Go(func() {
+		err := serve()
+		if err == nil || errors.Is(err, mqtt.ErrServerClosed) || errors.Is(err, http.ErrServerClosed) ||
+			(errors.Is(err, net.ErrClosed) && !a.ready.Load()) {
+			return
+		}
+		select {
+		case a.errc <- fmt.Errorf("listener %s: %w", name, err):
+		default: // a shutdown is already under way
+		}
+	})
+}
+
+// handler routes the HTTP listener.
+func (a *app) handler() http.Handler {
+	mux := http.NewServeMux()
+	// Liveness: the process serves HTTP.
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		_, _ = w.Write([]byte("ok\n"))
+	})
+	// Readiness: every listener is up and shutdown has not begun, so a
+	// load balancer stops sending clients as soon as shutdown starts.
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
+		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
+		if !a.ready.Load() {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = w.Write([]byte("not ready\n"))
+			return
+		}
+		_, _ = w.Write([]byte("ready\n"))
+	})
+	mux.Handle("GET /metrics", a.metrics.handler(a.log))
+	mux.Handle("/mqtt", a.mqtt)
+	return mux
+}
+
+// shutdown stops everything in order under one timeout: protocol
+// listeners (no new connections), the MQTT sessions (DISCONNECT 0x8B to
+// MQTT 5 clients), the HTTP server, then the exchange. Every step runs
+// even when an earlier one fails; the errors are joined.
+func (a *app) shutdown() error {
+	a.ready.Store(false)
+	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
+	defer cancel()
+	var errs []error
+	for _, l := range a.listeners {
+		if err := l.Close(); err != nil && !errors.Is(err, net.ErrClosed) {
+			errs = append(errs, fmt.Errorf("close listener %s: %w", l.Addr(), err))
+		}
+	}
+	if err := a.mqtt.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("mqtt shutdown: %w", err))
+	}
+	if a.http != nil {
+		if err := a.http.Shutdown(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("http shutdown: %w", err))
+		}
+	}
+	if err := a.broker.Close(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("exchange close: %w", err))
+	}
+	done := make(chan struct{})
+	go func() { a.wg.Wait(); close(done) }()
+	select {
+	case <-done:
+	case <-ctx.Done():
+		select {
+		case <-done: // both were ready; the goroutines did finish
+		default:
+			errs = append(errs, fmt.Errorf("listeners still serving after %v: %w", a.cfg.ShutdownTimeout, ctx.Err()))
+		}
+	}
+	return errors.Join(errs...)
+}
+
+// Compile-time checks that the real types fit the interfaces.
+var (
+	_ mqttFrontEnd = (*mqtt.Server)(nil)
+	_ broker       = (*exchange.Exchange)(nil)
+)

@@ -1,0 +1,336 @@
+// Package config holds the configuration of `rosetta serve`: its types,
+// the defaults, loading from a YAML file, ROSETTA_* environment overrides,
+// command-line overrides and validation, including the security rule of
+// DESIGN.md §8 (a listener reachable from other hosts needs users or
+// explicitly enabled anonymous access).
+//
+// Precedence, highest first: flags, environment, file, defaults. The
+// defaults depend on whether a file is used: with none, every listener
+// binds to loopback and anonymous access is allowed, so a first run is
+// safe; with a file, listeners bind to all interfaces and anonymous access
+// is off unless the file turns it on.
+//
+// docs/configuration.md documents every key; a test checks that it does.
+package config
+
+import (
+	"fmt"
+	"log/slog"
+	"net"
+	"strconv"
+	"strings"
+	"time"
+
+	"gopkg.in/yaml.v3"
+
+	"github.com/rosettamq/rosetta/core/auth"
+)
+
+// Off disables a listener when given as its address.
+const Off = "off"
+
+// Config is the whole configuration. Field comments give units and what
+// zero means; the YAML keys are in the tags.
+type Config struct {
+	Listeners Listeners `yaml:"listeners"`
+	TLS       TLS       `yaml:"tls"`
+	// DataDir is created at start; the durable store will live there.
+	DataDir string `yaml:"data_dir"`
+	Auth    Auth   `yaml:"auth"`
+	Limits  Limits `yaml:"limits"`
+	Queues  Queues `yaml:"queues"`
+	// ShutdownTimeout bounds the whole graceful shutdown; must be > 0.
+	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
+	Log             Log           `yaml:"log"`
+
+	// File is the configuration file the values came from; "" when none
+	// was used. It selects the defaults and the anonymous-access default.
+	File string `yaml:"-"`
+}
+
+// Listeners are listen addresses ("host:port", ":port" for every
+// interface) or Off.
+type Listeners struct {
+	MQTT string `yaml:"mqtt"`
+	// MQTTTLS starts only when TLS.CertFile and TLS.KeyFile are set.
+	MQTTTLS string `yaml:"mqtt_tls"`
+	// STOMP and AMQP are accepted but not started yet: those front-ends
+	// are not built.
+	STOMP string `yaml:"stomp"`
+	AMQP  string `yaml:"amqp"`
+	// HTTP serves /healthz, /readyz, /metrics and the /mqtt WebSocket.
+	HTTP string `yaml:"http"`
+}
+
+// TLS names PEM files.
+type TLS struct {
+	CertFile string `yaml:"cert_file"`
+	KeyFile  string `yaml:"key_file"`
+	// ClientCAFile, when set, makes TLS listeners require a client
+	// certificate signed by one of its CAs.
+	ClientCAFile string `yaml:"client_ca_file"`
+}
+
+// Enabled reports whether a certificate is configured.
+func (t TLS) Enabled() bool { return t.CertFile != "" && t.KeyFile != "" }
+
+// Auth configures users and permissions (core/auth.StaticConfig).
+type Auth struct {
+	// AllowAnonymous lets clients without a user name in. nil (not set)
+	// means true when no configuration file is used and false otherwise.
+	AllowAnonymous       *bool        `yaml:"allow_anonymous,omitempty"`
+	Users                []User       `yaml:"users,omitempty"`
+	AnonymousPermissions []Permission `yaml:"anonymous_permissions,omitempty"`
+	DefaultPermissions   []Permission `yaml:"default_permissions,omitempty"`
+}
+
+// User is a user allowed to log in.
+type User struct {
+	Name         string       `yaml:"name"`
+	PasswordHash string       `yaml:"password_hash"` // bcrypt, from `rosetta passwd`
+	Permissions  []Permission `yaml:"permissions,omitempty"`
+}
+
+// Permission allows an action on the addresses a pattern matches.
+type Permission struct {
+	Action  Action `yaml:"action"`
+	Pattern string `yaml:"pattern"`
+}
+
+// Action is auth.Action read from YAML as publish, subscribe or admin.
+type Action auth.Action
+
+// UnmarshalYAML parses the action, reporting the line of a bad value.
+func (a *Action) UnmarshalYAML(n *yaml.Node) error {
+	if n.Kind != yaml.ScalarNode {
+		return fmt.Errorf("line %d: action must be publish, subscribe or admin", n.Line)
+	}
+	v, err := auth.ParseAction(n.Value)
+	if err != nil {
+		return fmt.Errorf("line %d: %w", n.Line, err)
+	}
+	*a = Action(v)
+	return nil
+}
+
+// MarshalYAML renders the action by name.
+func (a Action) MarshalYAML() (any, error) { return auth.Action(a).String(), nil }
+
+// Limits protect the broker; they are on by default. 0 means the
+// front-end's default, which is the value Defaults sets.
+type Limits struct {
+	MaxPacketSize      int `yaml:"max_packet_size"`      // bytes per MQTT packet
+	MaxConnections     int `yaml:"max_connections"`      // per front-end
+	MaxSubscriptions   int `yaml:"max_subscriptions"`    // per session
+	ReceiveMaximum     int `yaml:"receive_maximum"`      // inbound QoS>0 in flight per client (MQTT 5), at most 65535
+	MaxInflight        int `yaml:"max_inflight"`         // outbound in flight to a client that states no Receive Maximum
+	SessionQueueLength int `yaml:"session_queue_length"` // undelivered messages per session
+}
+
+// Maximums that the wire protocols impose.
+const (
+	MaxPacketSizeLimit  = 268_435_455 // MQTT's Remaining Length maximum
+	ReceiveMaximumLimit = 65_535      // MQTT 5 Receive Maximum is a two-byte integer
+)
+
+// Queues is applied to queues the broker creates on demand.
+type Queues struct {
+	// MaxLength in messages: 0 means the exchange default (1,000,000),
+	// negative unlimited.
+	MaxLength int `yaml:"max_length"`
+	// MaxBytes of message data: 0 means the exchange default (256 MiB),
+	// negative unlimited.
+	MaxBytes int64 `yaml:"max_bytes"`
+	// Overflow is what a full queue does: drop-head or reject-publish.
+	Overflow Overflow `yaml:"overflow"`
+	// TTL is applied to every message enqueued; 0 means none.
+	TTL time.Duration `yaml:"ttl"`
+	// MaxDeliveries before dead-lettering: 0 means the exchange default
+	// (20), negative unlimited.
+	MaxDeliveries int `yaml:"max_deliveries"`
+	// DeadLetter is the dead-letter queue; "-" drops dead letters.
+	DeadLetter string `yaml:"dead_letter"`
+	// AutoCreate creates a named queue on first send or subscribe.
+	AutoCreate bool `yaml:"auto_create"`
+	// DeadLetterExpired dead-letters expired messages instead of dropping.
+	DeadLetterExpired bool `yaml:"dead_letter_expired"`
+}
+
+// Overflow is a queue overflow policy.
+type Overflow string
+
+// Overflow policies.
+const (
+	DropHead      Overflow = "drop-head"
+	RejectPublish Overflow = "reject-publish"
+)
+
+// UnmarshalYAML checks the policy, reporting the line of a bad value.
+func (o *Overflow) UnmarshalYAML(n *yaml.Node) error {
+	if err := oneOf(n, "overflow", string(DropHead), string(RejectPublish)); err != nil {
+		return err
+	}
+	*o = Overflow(n.Value)
+	return nil
+}
+
+// Log configures logging.
+type Log struct {
+	// Level is debug, info, warn or error.
+	Level LogLevel `yaml:"level"`
+	// Format is text, json or auto (text on a terminal, JSON otherwise).
+	Format LogFormat `yaml:"format"`
+}
+
+// LogLevel is a log level name.
+type LogLevel string
+
+// UnmarshalYAML checks the level, reporting the line of a bad value.
+func (l *LogLevel) UnmarshalYAML(n *yaml.Node) error {
+	if err := oneOf(n, "log level", "debug", "info", "warn", "error"); err != nil {
+		return err
+	}
+	*l = LogLevel(n.Value)
+	return nil
+}
+
+// Level returns the slog level; unknown names are Info (Validate refuses
+// them before this is used).
+func (l LogLevel) Level() slog.Level {
+	switch l {
+	case "debug":
+		return slog.LevelDebug
+	case "warn":
+		return slog.LevelWarn
+	case "error":
+		return slog.LevelError
+	}
+	return slog.LevelInfo
+}
+
+// LogFormat is a log format name.
+type LogFormat string
+
+// Log formats.
+const (
+	FormatAuto LogFormat = "auto"
+	FormatText LogFormat = "text"
+	FormatJSON LogFormat = "json"
+)
+
+// UnmarshalYAML checks the format, reporting the line of a bad value.
+func (f *LogFormat) UnmarshalYAML(n *yaml.Node) error {
+	if err := oneOf(n, "log format", string(FormatAuto), string(FormatText), string(FormatJSON)); err != nil {
+		return err
+	}
+	*f = LogFormat(n.Value)
+	return nil
+}
+
+func oneOf(n *yaml.Node, what string, allowed ...string) error {
+	if n.Kind == yaml.ScalarNode {
+		for _, a := range allowed {
+			if n.Value == a {
+				return nil
+			}
+		}
+	}
+	return fmt.Errorf("line %d: %s must be one of %s, not %q", n.Line, what, strings.Join(allowed, ", "), n.Value)
+}
+
+// Defaults returns the configuration used before the file, environment and
+// flags are applied. withFile selects the listener hosts: all interfaces
+// when a configuration file is used, loopback when not (DESIGN.md §8).
+func Defaults(withFile bool) Config {
+	host := "127.0.0.1"
+	if withFile {
+		host = ""
+	}
+	addr := func(port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
+	return Config{
+		Listeners: Listeners{
+			MQTT:    addr(1883),
+			MQTTTLS: addr(8883),
+			STOMP:   addr(61613),
+			AMQP:    addr(5672),
+			HTTP:    addr(8080),
+		},
+		DataDir: "./data",
+		Limits: Limits{
+			MaxPacketSize:      1 << 20,
+			MaxConnections:     100_000,
+			MaxSubscriptions:   100,
+			ReceiveMaximum:     1024,
+			MaxInflight:        256,
+			SessionQueueLength: 100_000,
+		},
+		Queues: Queues{
+			Overflow:   DropHead,
+			DeadLetter: "$dlq",
+			AutoCreate: true,
+		},
+		ShutdownTimeout: 10 * time.Second,
+		Log:             Log{Level: "info", Format: FormatAuto},
+	}
+}
+
+// AnonymousAllowed is the effective allow_anonymous: as set, else true
+// only when no configuration file is used.
+func (c *Config) AnonymousAllowed() bool {
+	if c.Auth.AllowAnonymous != nil {
+		return *c.Auth.AllowAnonymous
+	}
+	return c.File == ""
+}
+
+// StaticAuth converts the auth section for auth.NewStatic.
+func (c *Config) StaticAuth() auth.StaticConfig {
+	perms := func(ps []Permission) []auth.Permission {
+		if len(ps) == 0 {
+			return nil
+		}
+		out := make([]auth.Permission, len(ps))
+		for i, p := range ps {
+			out[i] = auth.Permission{Action: auth.Action(p.Action), Pattern: p.Pattern}
+		}
+		return out
+	}
+	sc := auth.StaticConfig{
+		AllowAnonymous:       c.AnonymousAllowed(),
+		AnonymousPermissions: perms(c.Auth.AnonymousPermissions),
+		DefaultPermissions:   perms(c.Auth.DefaultPermissions),
+	}
+	for _, u := range c.Auth.Users {
+		sc.Users = append(sc.Users, auth.User{Name: u.Name, PasswordHash: u.PasswordHash, Permissions: perms(u.Permissions)})
+	}
+	return sc
+}
+
+// Listener is one configured listener.
+type Listener struct {
+	Name string // "mqtt", "mqtt_tls", "stomp", "amqp", "http": the YAML key
+	Addr string // as configured, never Off
+}
+
+// EnabledListeners returns the listeners that are not Off, in a fixed
+// order. mqtt_tls is left out when no certificate is configured, because
+// it does not start then.
+func (c *Config) EnabledListeners() []Listener {
+	var out []Listener
+	for _, l := range []Listener{
+		{"mqtt", c.Listeners.MQTT},
+		{"mqtt_tls", c.Listeners.MQTTTLS},
+		{"stomp", c.Listeners.STOMP},
+		{"amqp", c.Listeners.AMQP},
+		{"http", c.Listeners.HTTP},
+	} {
+		if IsOff(l.Addr) || (l.Name == "mqtt_tls" && !c.TLS.Enabled()) {
+			continue
+		}
+		out = append(out, l)
+	}
+	return out
+}
+
+// IsOff reports whether a listener address disables the listener.
+func IsOff(addr string) bool { return strings.EqualFold(addr, Off) }

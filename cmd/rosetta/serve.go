@@ -1,0 +1,215 @@
+package main
+
+import (
+	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"syscall"
+
+	"github.com/rosettamq/rosetta/cmd/rosetta/internal/config"
+	"github.com/rosettamq/rosetta/core/auth"
+	"github.com/rosettamq/rosetta/core/exchange"
+	"github.com/rosettamq/rosetta/protocols/mqtt"
+)
+
+// parseServeFlags parses the serve flags. Only the flags given on the
+// command line are set in the result, so that they override the
+// environment and the file and nothing else does.
+func parseServeFlags(args []string, stderr io.Writer) (config.Overrides, error) {
+	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	vals := map[string]*string{}
+	str := func(name, usage string) { vals[name] = fs.String(name, "", usage) }
+	str("config", "configuration file (YAML); default none, or $ROSETTA_CONFIG")
+	str("data-dir", "data directory (default ./data)")
+	str("mqtt", `MQTT listen address, or "off" (default 127.0.0.1:1883 without a config file, :1883 with one)`)
+	str("mqtt-tls", `MQTT over TLS listen address, or "off"; starts only when tls.cert_file and tls.key_file are set (default port 8883)`)
+	str("stomp", `STOMP listen address, or "off" (default port 61613; the STOMP front-end is not built yet)`)
+	str("amqp", `AMQP 1.0 listen address, or "off" (default port 5672; the AMQP front-end is not built yet)`)
+	str("http", `HTTP listen address for /healthz, /readyz, /metrics and /mqtt, or "off" (default port 8080)`)
+	str("log-level", "debug, info, warn or error (default info)")
+	str("log-format", "text, json or auto: text on a terminal, JSON otherwise (default auto)")
+	fs.Usage = func() {
+		fmt.Fprintf(stderr, "Usage: rosetta serve [flags]\n\n"+
+			"Precedence: flags, then ROSETTA_* environment variables, then the config file, then defaults.\n"+
+			"See docs/configuration.md.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	if err := fs.Parse(args); err != nil {
+		return config.Overrides{}, err
+	}
+	if fs.NArg() > 0 {
+		return config.Overrides{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	var o config.Overrides
+	set := map[string]**string{
+		"config": &o.ConfigFile, "data-dir": &o.DataDir, "mqtt": &o.MQTT, "mqtt-tls": &o.MQTTTLS,
+		"stomp": &o.STOMP, "amqp": &o.AMQP, "http": &o.HTTP, "log-level": &o.LogLevel, "log-format": &o.LogFormat,
+	}
+	fs.Visit(func(f *flag.Flag) { *set[f.Name] = vals[f.Name] })
+	return o, nil
+}
+
+// serveMain runs `rosetta serve` until ctx ends, and returns the exit code.
+func serveMain(ctx context.Context, args []string, stderr io.Writer, environ []string) int {
+	o, err := parseServeFlags(args, stderr)
+	if err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return exitOK
+		}
+		fmt.Fprintf(stderr, "rosetta serve: %v\n", err)
+		return exitUsage
+	}
+	cfg, warnings, err := config.Resolve(o, environ)
+	if err != nil {
+		fmt.Fprintf(stderr, "rosetta serve: %v\n", err)
+		return exitError
+	}
+	log := newLogger(cfg.Log, stderr)
+	for _, w := range warnings {
+		log.Warn(w)
+	}
+	if err := serve(ctx, cfg, o, environ, log); err != nil {
+		log.Error("rosetta stopped with an error", "err", err)
+		return exitError
+	}
+	return exitOK
+}
+
+// newLogger builds the process logger: text on a terminal, JSON otherwise
+// (for log collectors), unless the configuration says which.
+func newLogger(c config.Log, w io.Writer) *slog.Logger {
+	opts := &slog.HandlerOptions{Level: c.Level.Level()}
+	text := c.Format == config.FormatText
+	if c.Format == config.FormatAuto {
+		f, ok := w.(*os.File)
+		text = ok && isTerminal(f)
+	}
+	if text {
+		return slog.New(slog.NewTextHandler(w, opts))
+	}
+	return slog.New(slog.NewJSONHandler(w, opts))
+}
+
+// serve wires the concrete components and runs them until ctx ends.
+func serve(ctx context.Context, cfg config.Config, o config.Overrides, environ []string, log *slog.Logger) error {
+	log.Info("rosetta starting", "version", version, "commit", commit,
+		"config_file", cfg.File, "anonymous", cfg.AnonymousAllowed(), "users", len(cfg.Auth.Users))
+	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
+		return fmt.Errorf("data dir: %w", err)
+	}
+	authSvc, err := auth.NewStatic(cfg.StaticAuth())
+	if err != nil {
+		return err
+	}
+	var tlsCfg *tls.Config
+	if cfg.TLS.Enabled() {
+		if tlsCfg, err = loadTLS(cfg.TLS); err != nil {
+			return err
+		}
+	}
+	// No Store yet: the badger store comes later, and then data_dir holds it.
+	ex, err := exchange.New(ctx, exchangeConfig(cfg, log))
+	if err != nil {
+		return fmt.Errorf("exchange: %w", err)
+	}
+	srv, err := mqtt.New(mqttConfig(cfg, ex, authSvc, tlsCfg, log))
+	if err != nil {
+		closeCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		return errors.Join(fmt.Errorf("mqtt: %w", err), ex.Close(closeCtx))
+	}
+
+	a := newApp(cfg, log, srv, ex)
+	// SIGHUP re-reads the configuration (same flags, file and environment)
+	// and applies the auth section; everything else needs a restart.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
+	a.reloadC = hup
+	a.reload = func() error {
+		next, warnings, err := config.Resolve(o, environ)
+		if err != nil {
+			return err
+		}
+		for _, w := range warnings {
+			log.Warn(w)
+		}
+		if err := authSvc.Reload(next.StaticAuth()); err != nil {
+			return err
+		}
+		log.Info("configuration reloaded: users and permissions applied; other changes need a restart",
+			"users", len(next.Auth.Users), "anonymous", next.AnonymousAllowed())
+		return nil
+	}
+	return a.run(ctx)
+}
+
+func exchangeConfig(cfg config.Config, log *slog.Logger) exchange.Config {
+	q := cfg.Queues
+	overflow := exchange.DropHead
+	if q.Overflow == config.RejectPublish {
+		overflow = exchange.RejectPublish
+	}
+	return exchange.Config{
+		Logger:            log.With("component", "exchange"),
+		DisableAutoCreate: !q.AutoCreate,
+		DeadLetterExpired: q.DeadLetterExpired,
+		// Durable stays false until a Store is wired: with nothing to
+		// persist to, a durable queue would promise what it cannot keep.
+		DefaultQueue: exchange.QueueConfig{
+			MaxLength:     q.MaxLength,
+			MaxBytes:      q.MaxBytes,
+			Overflow:      overflow,
+			TTL:           q.TTL,
+			MaxDeliveries: q.MaxDeliveries,
+			DeadLetter:    q.DeadLetter,
+		},
+	}
+}
+
+func mqttConfig(cfg config.Config, ex *exchange.Exchange, a auth.Service, tlsCfg *tls.Config, log *slog.Logger) mqtt.Config {
+	l := cfg.Limits // Validate bounded these to their wire types' ranges
+	return mqtt.Config{
+		Exchange:           ex,
+		Auth:               a,
+		Logger:             log.With("proto", "mqtt"),
+		TLS:                tlsCfg,
+		MaxPacketSize:      uint32(l.MaxPacketSize),
+		MaxSubscriptions:   l.MaxSubscriptions,
+		MaxConnections:     l.MaxConnections,
+		ReceiveMaximum:     uint16(l.ReceiveMaximum),
+		MaxInflight:        l.MaxInflight,
+		SessionQueueLength: l.SessionQueueLength,
+	}
+}
+
+// loadTLS reads the certificate, key and optional client CA. With a client
+// CA, clients must present a certificate it signed (mutual TLS).
+func loadTLS(c config.TLS) (*tls.Config, error) {
+	cert, err := tls.LoadX509KeyPair(c.CertFile, c.KeyFile)
+	if err != nil {
+		return nil, fmt.Errorf("tls: load certificate %s and key %s: %w", c.CertFile, c.KeyFile, err)
+	}
+	t := &tls.Config{Certificates: []tls.Certificate{cert}, MinVersion: tls.VersionTLS12}
+	if c.ClientCAFile != "" {
+		pem, err := os.ReadFile(c.ClientCAFile)
+		if err != nil {
+			return nil, fmt.Errorf("tls: client CA: %w", err)
+		}
+		pool := x509.NewCertPool()
+		if !pool.AppendCertsFromPEM(pem) {
+			return nil, fmt.Errorf("tls: client CA %s: no PEM certificate found", c.ClientCAFile)
+		}
+		t.ClientCAs = pool
+		t.ClientAuth = tls.RequireAndVerifyClientCert
+	}
+	return t, nil
+}
