@@ -94,7 +94,9 @@ func (b *fakeBroker) Stats() exchange.Stats {
 	}
 }
 
-func (b *fakeBroker) Queues() []exchange.QueueStats { return append([]exchange.QueueStats(nil), b.queues...) }
+func (b *fakeBroker) Queues() []exchange.QueueStats {
+	return append([]exchange.QueueStats(nil), b.queues...)
+}
 
 func (b *fakeBroker) Close(context.Context) error {
 	b.rec.add("exchange.Close")
@@ -120,8 +122,12 @@ type logSink struct {
 	buf bytes.Buffer
 }
 
-func (s *logSink) Write(p []byte) (int, error) { s.mu.Lock(); defer s.mu.Unlock(); return s.buf.Write(p) }
-func (s *logSink) String() string              { s.mu.Lock(); defer s.mu.Unlock(); return s.buf.String() }
+func (s *logSink) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.buf.Write(p)
+}
+func (s *logSink) String() string { s.mu.Lock(); defer s.mu.Unlock(); return s.buf.String() }
 
 // listeners returns listener name -> bound address from the JSON log.
 func (s *logSink) listeners() map[string]string {
