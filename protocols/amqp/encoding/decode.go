@@ -905,6 +905,11 @@ func (d *Decoder) PeekDescriptor() (code uint64, name Symbol, err error) {
 	return d.descriptor()
 }
 
+// ReadDescriptor consumes the 0x00 constructor and the descriptor of a
+// described value, which must be a ulong or a symbol (§1.5), leaving the
+// described value itself to be read.
+func (d *Decoder) ReadDescriptor() (code uint64, name Symbol, err error) { return d.descriptor() }
+
 // descriptor consumes 0x00 and a ulong or symbol descriptor.
 func (d *Decoder) descriptor() (uint64, Symbol, error) {
 	c, err := d.readCode()

@@ -47,7 +47,7 @@ var frameGoldens = []frameGolden{
 		0x70, 0x00, 0x00, 0x75, 0x30, // idle-time-out 30000
 		0x40, 0x40, // locales
 		0xa3, 0x03, "ANO", // offered-capabilities: a single symbol (§1.4)
-		0x40,                                          // desired-capabilities
+		0x40,                                                // desired-capabilities
 		0xc1, 0x07, 0x02, 0xa3, 0x01, "k", 0xa1, 0x01, "v"), // properties
 		body: &Open{ContainerID: "c", Hostname: "host", MaxFrameSize: encoding.Some[uint32](65536),
 			ChannelMax: encoding.Some[uint16](255), IdleTimeOut: encoding.Some[Milliseconds](30000),
