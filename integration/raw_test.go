@@ -227,7 +227,8 @@ func connackProperty(t *testing.T, body []byte, id byte) []byte {
 }
 
 // maxPacketConfig is a config setting the MQTT maximum packet size
-// (docs/configuration.md, limits.max_packet_size).
+// (docs/configuration.md, limits.max_packet_size). With a config file
+// anonymous access is off unless enabled, so it is enabled.
 func maxPacketConfig(n int) string {
-	return fmt.Sprintf("limits:\n  max_packet_size: %d\n", n)
+	return fmt.Sprintf("auth:\n  allow_anonymous: true\nlimits:\n  max_packet_size: %d\n", n)
 }
