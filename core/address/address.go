@@ -101,14 +101,22 @@ func FromSegments(segs ...string) (Address, error) {
 // caller that cares checks MQTTSafe first.
 func (a Address) MQTT() string { return strings.Join(a, "/") }
 
-// MQTTSafe reports whether the MQTT rendering parses back to a.
+// MQTTSafe reports whether the MQTT rendering parses back to a. Besides
+// segments holding "/", "+" or "#", that rules out an address that renders
+// as the empty topic (no segment, or one empty segment), which MQTT
+// forbids (MQTT-4.7.3-1), and one past the length and level limits.
 func (a Address) MQTTSafe() bool {
+	if len(a) == 0 || len(a) == 1 && a[0] == "" || len(a) > MaxLevels {
+		return false
+	}
+	n := len(a) - 1 // separators
 	for _, s := range a {
-		if strings.ContainsAny(s, "/+#") {
+		if strings.ContainsAny(s, "/+#\x00") || !utf8.ValidString(s) {
 			return false
 		}
+		n += len(s)
 	}
-	return true
+	return n <= MaxLength
 }
 
 // String renders the address in MQTT form, for logs.

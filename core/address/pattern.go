@@ -35,10 +35,15 @@ func PatternFromSegments(segs ...string) (Pattern, error) {
 	if len(segs) == 0 {
 		return nil, ErrEmpty
 	}
+	n := 0
 	for _, s := range segs {
 		if err := checkSegment(s); err != nil {
 			return nil, err
 		}
+		n += len(s) + 1
+	}
+	if n > MaxLength {
+		return nil, ErrTooLong
 	}
 	return newPattern(append([]string(nil), segs...), false)
 }
@@ -162,8 +167,10 @@ func (p Pattern) Covers(q Pattern) bool {
 
 // Expand replaces "{name}" variables in every segment using vars; it is
 // used for permission patterns such as "devices/{client_id}/#". A variable
-// whose value contains a wildcard or "/" makes the pattern match nothing,
-// so a client cannot widen its own permission by choosing its name.
+// whose value is empty or contains a wildcard, "/", "{" or "}" makes the
+// pattern match nothing, so a client cannot widen its own permission by
+// choosing its name; nor can a value turn the first level into a "$" level
+// (MQTT-4.7.2-1 keeps those apart) that the pattern did not name itself.
 func (p Pattern) Expand(vars map[string]string) (Pattern, bool) {
 	out := make(Pattern, len(p))
 	for i, s := range p {
@@ -171,15 +178,21 @@ func (p Pattern) Expand(vars map[string]string) (Pattern, bool) {
 			out[i] = s
 			continue
 		}
+		orig := s
 		for k, v := range vars {
-			if strings.Contains(s, "{"+k+"}") {
-				if v == "" || strings.ContainsAny(v, "/+#") {
+			if strings.Contains(orig, "{"+k+"}") {
+				// Values are replaced one by one in map order: a value holding
+				// braces could pull in another variable depending on that order.
+				if v == "" || strings.ContainsAny(v, "/+#{}") {
 					return nil, false
 				}
 				s = strings.ReplaceAll(s, "{"+k+"}", v)
 			}
 		}
 		if strings.Contains(s, "{") && strings.Contains(s, "}") {
+			return nil, false
+		}
+		if i == 0 && strings.HasPrefix(s, "$") && !strings.HasPrefix(orig, "$") {
 			return nil, false
 		}
 		out[i] = s
