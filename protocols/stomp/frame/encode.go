@@ -8,7 +8,7 @@ import "strings"
 // hold a NUL needs a content-length among f.Headers.
 func AppendFrame(dst []byte, f *Frame, v Version) []byte {
 	esc := EscapingFor(f.Command, v)
-	strip := stripsCR(v)
+	strip := StripsCR(v)
 	dst = append(dst, f.Command...)
 	dst = append(dst, '\n')
 	for i := range f.Headers {
@@ -79,9 +79,9 @@ func appendEscaped(dst []byte, s string, esc Escaping, isKey, stripCR bool) []by
 	return dst
 }
 
-// stripsCR reports whether a parser at version v drops trailing CRs from
+// StripsCR reports whether a parser at version v drops trailing CRs from
 // header lines.
-func stripsCR(v Version) bool { return v == VersionNone || v == V12 }
+func StripsCR(v Version) bool { return v == VersionNone || v == V12 }
 
 // HeartBeat is the EOL a peer sends when it has nothing else to say
 // (STOMP 1.2 "Heart-beating").

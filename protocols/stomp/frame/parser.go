@@ -294,7 +294,7 @@ func (p *Parser) parseHeaders(block []byte) error {
 	}
 	p.frame.Command = internCommand(cmd)
 	esc := EscapingFor(cmd, p.version)
-	stripCR := stripsCR(p.version)
+	stripCR := StripsCR(p.version)
 	s = s[min(i+1, len(s)):]
 	hs := p.frame.Headers[:0]
 	for n := 1; len(s) > 0; n++ {
