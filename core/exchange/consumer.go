@@ -298,8 +298,9 @@ func (q *queue) run(budget int, keep bool) chain {
 		d, del := q.handOut(c, e)
 		q.mu.Unlock()
 		q.finishExpired(&gone)
-		if del {
+		if del && q.x.gate.enter() {
 			q.x.commitBackground(&Batch{Ops: []Op{{Kind: OpDeleteMessage, Queue: q.name, Seq: d.Seq}}}, "auto-ack")
+			q.x.gate.leave()
 		}
 		c.out.Add(1)
 		c.opts.Handler(d)

@@ -278,3 +278,40 @@ func TestConsumeErrors(t *testing.T) {
 		t.Fatalf("Settle on a zero Delivery: %v", err)
 	}
 }
+
+// TestDispatchHandOff fills a queue beyond what one caller delivers for
+// others, then attaches a consumer: the rest is delivered by a goroutine of
+// the exchange, in order and one call at a time.
+func TestDispatchHandOff(t *testing.T) {
+	x := newExchange(t, exchange.Config{})
+	declare(t, x, "q", exchange.QueueConfig{}, "t")
+	const n = 2000
+	for i := range n {
+		publish(t, x, msg("t", fmt.Sprint(i)))
+	}
+	var inside atomic.Int32
+	var bad atomic.Bool
+	var got []string
+	var count atomic.Int64
+	c, err := x.Consume("q", exchange.ConsumerOptions{Credit: n, AutoAck: true, Handler: func(d *exchange.Delivery) {
+		if inside.Add(1) != 1 {
+			bad.Store(true)
+		}
+		got = append(got, string(d.Msg.Body))
+		inside.Add(-1)
+		count.Add(1)
+	}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	eventually(t, "all delivered", func() bool { return count.Load() == n })
+	c.Close()
+	if bad.Load() {
+		t.Fatal("Handler calls overlapped")
+	}
+	for i, b := range got {
+		if b != fmt.Sprint(i) {
+			t.Fatalf("delivery %d is %q", i, b)
+		}
+	}
+}

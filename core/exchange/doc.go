@@ -37,12 +37,13 @@
 //
 // # Locks
 //
-// Lock order: Exchange.declMu, then Exchange.mu, then queue.mu; the retained
-// store's locks are taken alone. No lock is held while calling a Handler, a
-// Closed callback or Store.Commit, except declMu (admin operations are
-// serialized across their commit) and retainMu (retained updates are
-// committed in the order they are applied). Filters run under queue.mu and
-// must not call the exchange.
+// Lock order: Exchange.declMu, then Exchange.mu, then queue.mu, one queue
+// at a time; the retained store's commitMu, then its mu, are taken alone. No
+// lock is held while calling a Handler, a Closed callback or Store.Commit,
+// except declMu (declarations, deletions and bindings are serialized across
+// their commit) and the retained commitMu (retained updates reach the store
+// in the order memory applies them). Filters run under queue.mu and must not
+// call the exchange.
 //
 // # Goroutines
 //
