@@ -3,6 +3,7 @@ module github.com/rosettamq/rosetta
 go 1.26.0
 
 require (
+	github.com/Azure/go-amqp v1.7.0
 	github.com/beorn7/perks v1.0.1 // indirect
 	github.com/cespare/xxhash/v2 v2.3.0 // indirect
 	github.com/eclipse/paho.golang v0.23.0 // indirect
