@@ -225,10 +225,16 @@ func (c *conn) readLoop() string {
 		if err != nil {
 			switch {
 			case errors.Is(err, os.ErrDeadlineExceeded):
-				if why != "" && !c.ended {
-					c.log.Warn("read timeout", "reason", why)
+				if c.ended || why == reasonHeartBeat {
+					if why == reasonHeartBeat {
+						c.log.Warn("read timeout", "reason", why)
+					}
+					return why
 				}
-				return why
+				// A peer too slow to finish CONNECT or a frame is alive:
+				// tell it why, then linger as after any ERROR.
+				c.endSession(protoErr(msgTimeout, "", "%s", why))
+				continue
 			case errors.Is(err, io.EOF):
 				if c.parser.Pending() && !c.ended {
 					return "peer closed inside a frame"
@@ -243,6 +249,13 @@ func (c *conn) readLoop() string {
 	}
 }
 
+// Why a read deadline fires.
+const (
+	reasonConnect   = "no complete CONNECT within the connect timeout"
+	reasonHeartBeat = "no heart-beat from the client"
+	reasonFrame     = "frame not completed within the frame timeout"
+)
+
 // readDeadline returns the read deadline and the reason it would fire.
 func (c *conn) readDeadline() (time.Time, string) {
 	cfg := &c.srv.cfg
@@ -250,18 +263,18 @@ func (c *conn) readDeadline() (time.Time, string) {
 	case c.ended:
 		return time.Now().Add(lingerTimeout), "linger"
 	case !c.connected:
-		return c.start.Add(cfg.ConnectTimeout), "no CONNECT within the connect timeout"
+		return c.start.Add(cfg.ConnectTimeout), reasonConnect
 	}
 	var d time.Time
 	why := ""
 	if c.readHB > 0 {
 		// "The receiver SHOULD be tolerant and take into account an error
 		// margin" (STOMP 1.2 "Heart-beating"): twice the interval.
-		d, why = time.Now().Add(2*c.readHB), "heart-beat timeout"
+		d, why = time.Now().Add(2*c.readHB), reasonHeartBeat
 	}
 	if !c.pendingSince.IsZero() {
 		if f := c.pendingSince.Add(cfg.FrameTimeout); d.IsZero() || f.Before(d) {
-			d, why = f, "frame not completed within the frame timeout"
+			d, why = f, reasonFrame
 		}
 	}
 	return d, why

@@ -74,5 +74,5 @@ const (
 	msgLimit          = "limit exceeded"
 	msgShutdown       = "server shutting down"
 	msgInternal       = "internal error"
-	msgSlowConsumer   = "slow consumer"
+	msgTimeout        = "timeout"
 )
