@@ -72,6 +72,19 @@ func (in *inbox) next(t *testing.T, timeout time.Duration) msg {
 	}
 }
 
+// nextFor is next with a description of the awaited message for the
+// failure.
+func (in *inbox) nextFor(t *testing.T, timeout time.Duration, what string) msg {
+	t.Helper()
+	select {
+	case m := <-in.ch:
+		return m
+	case <-time.After(timeout):
+		t.Fatalf("%s: no message within %v", what, timeout)
+		return msg{}
+	}
+}
+
 // collect returns exactly n messages or fails, listing what did arrive.
 func (in *inbox) collect(t *testing.T, n int, timeout time.Duration) []msg {
 	t.Helper()
@@ -320,16 +333,31 @@ func dialWS(t *testing.T, wsURL string) net.Conn {
 
 // wsConn adapts a gorilla WebSocket to net.Conn: reads run across message
 // boundaries (MQTT packets need not be aligned with frames, MQTT-6.0.0-2)
-// and each Write is one binary message. paho.golang writes from several
-// goroutines, so writes are serialized.
+// and each Write is one binary message, so paho.golang's packets, written
+// piecewise, arrive split over several frames, which the broker must
+// accept.
+//
+// paho.golang writes from several goroutines (acknowledgements, pings,
+// publishes). It holds a sync.Locker writer for the whole of a packet
+// (packets.ControlPacket.WriteTo), so wsConn implements Lock and Unlock;
+// without that, two packets' pieces interleave on the wire.
 type wsConn struct {
 	ws *websocket.Conn
 
 	rmu sync.Mutex
 	r   io.Reader // guarded by rmu: the current message, nil between messages
 
-	wmu sync.Mutex // serializes writes, which gorilla requires
+	pmu sync.Mutex // held by paho.golang for a whole packet (Lock, Unlock)
+	wmu sync.Mutex // serializes the frames themselves, which gorilla requires
 }
+
+var _ sync.Locker = (*wsConn)(nil)
+
+// Lock is called by paho.golang before it writes the pieces of a packet.
+func (c *wsConn) Lock() { c.pmu.Lock() }
+
+// Unlock is called by paho.golang after the last piece of a packet.
+func (c *wsConn) Unlock() { c.pmu.Unlock() }
 
 func (c *wsConn) Read(p []byte) (int, error) {
 	c.rmu.Lock()

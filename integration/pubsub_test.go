@@ -192,7 +192,7 @@ func TestWebSocket(t *testing.T) {
 		for qos := byte(0); qos <= 2; qos++ {
 			pub.publish(t, &paho.Publish{Topic: "ws/v5/down", QoS: qos, Payload: binaryPayload(fmt.Sprint(qos)),
 				Properties: &paho.PublishProperties{User: paho.UserProperties{{Key: "via", Value: "tcp"}}}})
-			m := sub.In.next(t, recvTimeout)
+			m := sub.In.nextFor(t, recvTimeout, fmt.Sprintf("QoS %d", qos))
 			if !bytes.Equal(m.Payload, binaryPayload(fmt.Sprint(qos))) || m.QoS != qos {
 				t.Errorf("got %v", m)
 			}
@@ -207,7 +207,7 @@ func TestWebSocket(t *testing.T) {
 		pub := connectV5Conn(t, dialWS(t, b.WSURL()), nil)
 		for qos := byte(0); qos <= 2; qos++ {
 			pub.publish(t, &paho.Publish{Topic: "ws/v5/up", QoS: qos, Payload: binaryPayload(fmt.Sprint(qos))})
-			m := sub.In.next(t, recvTimeout)
+			m := sub.In.nextFor(t, recvTimeout, fmt.Sprintf("QoS %d", qos))
 			if !bytes.Equal(m.Payload, binaryPayload(fmt.Sprint(qos))) || m.QoS != qos {
 				t.Errorf("got %v", m)
 			}
@@ -396,6 +396,25 @@ func TestPersistentSession(t *testing.T) {
 			t.Errorf("CONNACK session present = 0 on resuming a session with expiry %ds (MQTT-3.2.2-2)", expiry)
 		}
 		checkSequence(t, again.In.collect(t, n, recvTimeout), "m%03d")
+		again.In.quiet(t, quietPeriod)
+	})
+
+	t.Run("v5 session expires", func(t *testing.T) {
+		// MQTT 5 §3.1.2.11.2: the session ends when the Session Expiry
+		// Interval has passed after the network connection closed.
+		id := clientID("sess-v5e")
+		expiry := uint32(1)
+		first := connectV5(t, b.MQTTAddr, &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30,
+			Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}})
+		first.subscribe(t, "sess/v5e", 1)
+		_ = first.Disconnect(&paho.Disconnect{ReasonCode: 0})
+		waitDone(t, first)
+		publishV3(t, pub, "sess/v5e", 1, false, []byte("expired with the session"))
+		time.Sleep(2500 * time.Millisecond)
+		again := connectV5(t, b.MQTTAddr, &paho.Connect{ClientID: id, CleanStart: false, KeepAlive: 30})
+		if again.Connack.SessionPresent {
+			t.Errorf("CONNACK session present = 1 for a session whose 1 s expiry passed 2.5 s ago")
+		}
 		again.In.quiet(t, quietPeriod)
 	})
 
