@@ -237,3 +237,66 @@ func connackProp(body []byte, id byte) []byte {
 	}
 	return nil
 }
+
+// rawPublish is a PUBLISH read off a raw MQTT 5 connection.
+type rawPublish struct {
+	qos     byte
+	dup     bool
+	topic   string
+	id      uint16
+	alias   uint16
+	payload []byte
+}
+
+func parsePublish5(t testing.TB, p rawPkt) rawPublish {
+	t.Helper()
+	if p.first>>4 != 3 {
+		t.Fatalf("want PUBLISH, got %#x %x", p.first, p.body)
+	}
+	r := rawPublish{qos: (p.first >> 1) & 3, dup: p.first&0x08 != 0}
+	b := p.body
+	n := int(b[0])<<8 | int(b[1])
+	r.topic, b = string(b[2:2+n]), b[2+n:]
+	if r.qos > 0 {
+		r.id, b = uint16(b[0])<<8|uint16(b[1]), b[2:]
+	}
+	plen, mult, i := 0, 1, 0
+	for ; ; i++ {
+		plen += int(b[i]&0x7f) * mult
+		mult *= 128
+		if b[i]&0x80 == 0 {
+			i++
+			break
+		}
+	}
+	props := b[i : i+plen]
+	r.payload = b[i+plen:]
+	for len(props) > 0 {
+		switch props[0] {
+		case 0x23: // Topic Alias
+			r.alias = uint16(props[1])<<8 | uint16(props[2])
+			props = props[3:]
+		case 0x01: // Payload Format Indicator
+			props = props[2:]
+		case 0x02: // Message Expiry Interval
+			props = props[5:]
+		case 0x0B: // Subscription Identifier
+			j := 1
+			for props[j]&0x80 != 0 {
+				j++
+			}
+			props = props[j+1:]
+		default:
+			return r // not needed by the tests
+		}
+	}
+	return r
+}
+
+// ack writes a PUBACK (QoS 1) for id.
+func (c *rawConn) puback(t testing.TB, id uint16) {
+	t.Helper()
+	if _, err := c.Write(rawPacket(0x40, []byte{byte(id >> 8), byte(id)})); err != nil {
+		t.Fatal(err)
+	}
+}

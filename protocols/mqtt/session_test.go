@@ -1,0 +1,216 @@
+package mqtt
+
+import (
+	"context"
+	"errors"
+	"net"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+	pahov3 "github.com/eclipse/paho.mqtt.golang"
+)
+
+// TestReceiveMaximum checks no more QoS 1 PUBLISH packets than the
+// client's Receive Maximum are in flight (MQTT-3.3.4-9), and that each
+// PUBACK lets the next one go, in order.
+func TestReceiveMaximum(t *testing.T) {
+	b := startBroker(t)
+	c := dialRaw(t, b.addr)
+	c.connectWith(t, 5, clientID("rm"), true, []byte{0x03, 0x21, 0x00, 0x02}) // Receive Maximum 2
+	c.subscribe(t, "rm/x", 1)
+	pub := connectV5(t, b.addr, nil)
+	const n = 6
+	for i := range n {
+		pub.publish(t, &paho.Publish{Topic: "rm/x", QoS: 1, Payload: []byte{byte('a' + i)}})
+	}
+	var got []rawPublish
+	for range 2 {
+		got = append(got, parsePublish5(t, c.read(t)))
+	}
+	if _, err := c.readTimeout(quietPeriod); !isTimeout(err) {
+		t.Fatalf("a third PUBLISH beyond Receive Maximum 2 (or error %v)", err)
+	}
+	for len(got) < n {
+		c.puback(t, got[len(got)-2].id)
+		got = append(got, parsePublish5(t, c.read(t)))
+	}
+	for i, p := range got {
+		if p.qos != 1 || string(p.payload) != string(rune('a'+i)) {
+			t.Errorf("publish %d: %+v", i, p)
+		}
+	}
+}
+
+// TestTopicAliasOutbound checks the server uses topic aliases toward a
+// client that allows them: the topic is sent once, then only the alias.
+func TestTopicAliasOutbound(t *testing.T) {
+	b := startBroker(t)
+	c := dialRaw(t, b.addr)
+	c.connectWith(t, 5, clientID("ta"), true, []byte{0x03, 0x22, 0x00, 0x05}) // Topic Alias Maximum 5
+	c.subscribe(t, "ta/+", 0)
+	pub := connectV5(t, b.addr, nil)
+	for _, topic := range []string{"ta/x", "ta/x", "ta/y"} {
+		pub.publish(t, &paho.Publish{Topic: topic, QoS: 0, Payload: []byte(topic)})
+	}
+	p1, p2, p3 := parsePublish5(t, c.read(t)), parsePublish5(t, c.read(t)), parsePublish5(t, c.read(t))
+	if p1.topic != "ta/x" || p1.alias == 0 {
+		t.Errorf("first: %+v, want topic and alias", p1)
+	}
+	if p2.topic != "" || p2.alias != p1.alias || string(p2.payload) != "ta/x" {
+		t.Errorf("second: %+v, want alias %d only", p2, p1.alias)
+	}
+	if p3.topic != "ta/y" || p3.alias == p1.alias {
+		t.Errorf("third: %+v", p3)
+	}
+}
+
+// TestTakeover connects twice with one client identifier: the first
+// connection is closed (MQTT-3.1.4-3), a persistent session moves to the
+// new connection with its subscriptions, and a clean start drops them.
+func TestTakeover(t *testing.T) {
+	b := startBroker(t)
+	pub := connectV5(t, b.addr, nil)
+
+	t.Run("persistent", func(t *testing.T) {
+		id := clientID("take")
+		lost := make(chan error, 1)
+		c1 := connectV3(t, v3Options(tcpURL(b.addr), id).SetCleanSession(false).
+			SetConnectionLostHandler(func(_ pahov3.Client, err error) { lost <- err }))
+		subscribeV3(t, c1, "take/x", 1, newInbox(1))
+		in := newInbox(8)
+		c2 := pahov3.NewClient(v3Options(tcpURL(b.addr), id).SetCleanSession(false).SetDefaultPublishHandler(v3Handler(in)))
+		tok := c2.Connect()
+		waitV3(t, tok, "second connect")
+		t.Cleanup(func() { c2.Disconnect(100) })
+		if !tok.(*pahov3.ConnectToken).SessionPresent() {
+			t.Errorf("session present = 0 on takeover of a persistent session")
+		}
+		select {
+		case <-lost:
+		case <-time.After(recvTimeout):
+			t.Fatal("first connection not closed by the takeover")
+		}
+		pub.publish(t, &paho.Publish{Topic: "take/x", QoS: 1, Payload: []byte("after")})
+		if m := in.next(t, recvTimeout); string(m.Payload) != "after" {
+			t.Errorf("got %v on the new connection", m)
+		}
+		in.quiet(t, quietPeriod)
+	})
+
+	t.Run("clean start drops the session", func(t *testing.T) {
+		id := clientID("take-clean")
+		expiry := uint32(60)
+		c1 := connectV5(t, b.addr, &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30,
+			Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}})
+		c1.subscribe(t, "takec/x", 1)
+		c2 := connectV5(t, b.addr, &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30})
+		if c2.Connack.SessionPresent {
+			t.Errorf("session present after a clean start")
+		}
+		pub.publish(t, &paho.Publish{Topic: "takec/x", QoS: 1, Payload: []byte("x")})
+		c2.In.quiet(t, quietPeriod)
+		if qs, ok := b.x.Queue(sessionQueue(id)); ok && len(qs.Bindings) != 0 {
+			t.Errorf("the new session's queue has bindings %v", qs.Bindings)
+		}
+	})
+}
+
+// TestSessionExpiry checks a persistent session's queue is deleted when
+// its expiry interval passes while the client is away.
+func TestSessionExpiry(t *testing.T) {
+	b := startBroker(t)
+	id := clientID("expire")
+	expiry := uint32(1)
+	c := connectV5(t, b.addr, &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30,
+		Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}})
+	c.subscribe(t, "exp/x", 1)
+	_ = c.Disconnect(&paho.Disconnect{ReasonCode: 0})
+	waitDone(t, c)
+	if _, ok := b.x.Queue(sessionQueue(id)); !ok {
+		t.Fatalf("queue gone right after disconnect; it must outlive the connection")
+	}
+	deadline := time.Now().Add(10 * time.Second)
+	for {
+		if _, ok := b.x.Queue(sessionQueue(id)); !ok {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("queue of an expired session still there")
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func TestUnsubscribe(t *testing.T) {
+	b := startBroker(t)
+	c := connectV5(t, b.addr, nil)
+	c.subscribe(t, "u/a", 1)
+	c.subscribe(t, "$share/g/u/b", 1)
+	pub := connectV5(t, b.addr, nil)
+	pub.publish(t, &paho.Publish{Topic: "u/a", QoS: 1, Payload: []byte("1")})
+	pub.publish(t, &paho.Publish{Topic: "u/b", QoS: 1, Payload: []byte("2")})
+	c.In.collect(t, 2, recvTimeout)
+	ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+	defer cancel()
+	ua, err := c.Unsubscribe(ctx, &paho.Unsubscribe{Topics: []string{"u/a", "$share/g/u/b", "u/none"}})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if string(ua.Reasons) != string([]byte{0x00, 0x00, 0x11}) {
+		t.Errorf("UNSUBACK %#x", ua.Reasons)
+	}
+	pub.publish(t, &paho.Publish{Topic: "u/a", QoS: 1, Payload: []byte("3")})
+	pub.publish(t, &paho.Publish{Topic: "u/b", QoS: 1, Payload: []byte("4")})
+	c.In.quiet(t, quietPeriod)
+	if _, ok := b.x.Queue("$share/g/u/b"); ok {
+		t.Errorf("shared queue kept after its last member left")
+	}
+}
+
+// TestConnectionLimit checks MaxConnections refuses the next client.
+func TestConnectionLimit(t *testing.T) {
+	b := startBroker(t, func(c *Config) { c.MaxConnections = 1 })
+	connectV5(t, b.addr, nil)
+	_, ca, err := connectV5Conn(t, dialTCP(t, b.addr), nil)
+	if err == nil || ca == nil || ca.ReasonCode != 0x89 {
+		t.Errorf("second client: connack %+v err %v, want 0x89 Server busy", ca, err)
+	}
+}
+
+func isTimeout(err error) bool {
+	var ne net.Error
+	return errors.As(err, &ne) && ne.Timeout()
+}
+
+// TestSessionQueueOverflow checks a full session queue drops its oldest
+// messages and counts them, while the client is away.
+func TestSessionQueueOverflow(t *testing.T) {
+	b := startBroker(t, func(c *Config) { c.SessionQueueLength = 5 })
+	id := clientID("overflow")
+	first := connectV3(t, v3Options(tcpURL(b.addr), id).SetCleanSession(false))
+	subscribeV3(t, first, "of/x", 0, newInbox(1))
+	first.Disconnect(100)
+	pub := connectV5(t, b.addr, nil)
+	for i := range 12 {
+		pub.publish(t, &paho.Publish{Topic: "of/x", QoS: 0, Payload: []byte{byte('a' + i)}})
+	}
+	deadline := time.Now().Add(opTimeout)
+	for b.srv.Stats().QoS0Dropped < 7 {
+		if time.Now().After(deadline) {
+			t.Fatalf("dropped %d, want 7", b.srv.Stats().QoS0Dropped)
+		}
+		time.Sleep(10 * time.Millisecond)
+	}
+	in := newInbox(16)
+	c := pahov3.NewClient(v3Options(tcpURL(b.addr), id).SetCleanSession(false).SetDefaultPublishHandler(v3Handler(in)))
+	waitV3(t, c.Connect(), "reconnect")
+	t.Cleanup(func() { c.Disconnect(100) })
+	var got string
+	for _, m := range in.collect(t, 5, recvTimeout) {
+		got += string(m.Payload)
+	}
+	if got != "hijkl" {
+		t.Errorf("got %q, want the 5 newest (drop-head)", got)
+	}
+}
