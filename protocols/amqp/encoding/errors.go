@@ -54,9 +54,12 @@ func (e *Error) Error() string {
 
 func (e *Error) Unwrap() error { return e.Err }
 
-// WithField returns err with field prepended to the Field of an *Error, so
+// WithField returns err (nil if err is nil) with field prepended to the Field of an *Error, so
 // that nested composite errors read "attach.source.address".
 func WithField(err error, field string) error {
+	if err == nil {
+		return nil
+	}
 	var e *Error
 	if errors.As(err, &e) {
 		ne := *e

@@ -300,26 +300,30 @@ func DecodeDeliveryState(d *encoding.Decoder) (DeliveryState, error) {
 	if err != nil {
 		return nil, err
 	}
-	var v DeliveryState
 	switch {
 	case code == 0x23 || name == "amqp:received:list":
-		v = new(Received)
+		v := new(Received)
+		return v, v.DecodeFrom(d)
 	case code == 0x24 || name == "amqp:accepted:list":
-		v = new(Accepted)
+		v := new(Accepted)
+		return v, v.DecodeFrom(d)
 	case code == 0x25 || name == "amqp:rejected:list":
-		v = new(Rejected)
+		v := new(Rejected)
+		return v, v.DecodeFrom(d)
 	case code == 0x26 || name == "amqp:released:list":
-		v = new(Released)
+		v := new(Released)
+		return v, v.DecodeFrom(d)
 	case code == 0x27 || name == "amqp:modified:list":
-		v = new(Modified)
+		v := new(Modified)
+		return v, v.DecodeFrom(d)
 	case code == 0x33 || name == "amqp:declared:list":
-		v = new(Declared)
+		v := new(Declared)
+		return v, v.DecodeFrom(d)
 	case code == 0x34 || name == "amqp:transactional-state:list":
-		v = new(TransactionalState)
-	default:
-		return nil, &encoding.Error{Offset: d.Offset(), Err: encoding.ErrTypeMismatch, Detail: fmt.Sprintf("descriptor %#x %q does not provide delivery-state", code, name)}
+		v := new(TransactionalState)
+		return v, v.DecodeFrom(d)
 	}
-	return v, v.DecodeFrom(d)
+	return nil, &encoding.Error{Offset: d.Offset(), Err: encoding.ErrTypeMismatch, Detail: fmt.Sprintf("descriptor %#x %q does not provide delivery-state", code, name)}
 }
 
 // Performative is implemented by the composite types that provide the "frame" archetype:
@@ -348,30 +352,36 @@ func DecodePerformative(d *encoding.Decoder) (Performative, error) {
 	if err != nil {
 		return nil, err
 	}
-	var v Performative
 	switch {
 	case code == 0x10 || name == "amqp:open:list":
-		v = new(Open)
+		v := new(Open)
+		return v, v.DecodeFrom(d)
 	case code == 0x11 || name == "amqp:begin:list":
-		v = new(Begin)
+		v := new(Begin)
+		return v, v.DecodeFrom(d)
 	case code == 0x12 || name == "amqp:attach:list":
-		v = new(Attach)
+		v := new(Attach)
+		return v, v.DecodeFrom(d)
 	case code == 0x13 || name == "amqp:flow:list":
-		v = new(Flow)
+		v := new(Flow)
+		return v, v.DecodeFrom(d)
 	case code == 0x14 || name == "amqp:transfer:list":
-		v = new(Transfer)
+		v := new(Transfer)
+		return v, v.DecodeFrom(d)
 	case code == 0x15 || name == "amqp:disposition:list":
-		v = new(Disposition)
+		v := new(Disposition)
+		return v, v.DecodeFrom(d)
 	case code == 0x16 || name == "amqp:detach:list":
-		v = new(Detach)
+		v := new(Detach)
+		return v, v.DecodeFrom(d)
 	case code == 0x17 || name == "amqp:end:list":
-		v = new(End)
+		v := new(End)
+		return v, v.DecodeFrom(d)
 	case code == 0x18 || name == "amqp:close:list":
-		v = new(Close)
-	default:
-		return nil, &encoding.Error{Offset: d.Offset(), Err: encoding.ErrTypeMismatch, Detail: fmt.Sprintf("descriptor %#x %q does not provide frame", code, name)}
+		v := new(Close)
+		return v, v.DecodeFrom(d)
 	}
-	return v, v.DecodeFrom(d)
+	return nil, &encoding.Error{Offset: d.Offset(), Err: encoding.ErrTypeMismatch, Detail: fmt.Sprintf("descriptor %#x %q does not provide frame", code, name)}
 }
 
 // LifetimePolicy is implemented by the composite types that provide the "lifetime-policy" archetype:
@@ -395,20 +405,21 @@ func DecodeLifetimePolicy(d *encoding.Decoder) (LifetimePolicy, error) {
 	if err != nil {
 		return nil, err
 	}
-	var v LifetimePolicy
 	switch {
 	case code == 0x2b || name == "amqp:delete-on-close:list":
-		v = new(DeleteOnClose)
+		v := new(DeleteOnClose)
+		return v, v.DecodeFrom(d)
 	case code == 0x2c || name == "amqp:delete-on-no-links:list":
-		v = new(DeleteOnNoLinks)
+		v := new(DeleteOnNoLinks)
+		return v, v.DecodeFrom(d)
 	case code == 0x2d || name == "amqp:delete-on-no-messages:list":
-		v = new(DeleteOnNoMessages)
+		v := new(DeleteOnNoMessages)
+		return v, v.DecodeFrom(d)
 	case code == 0x2e || name == "amqp:delete-on-no-links-or-messages:list":
-		v = new(DeleteOnNoLinksOrMessages)
-	default:
-		return nil, &encoding.Error{Offset: d.Offset(), Err: encoding.ErrTypeMismatch, Detail: fmt.Sprintf("descriptor %#x %q does not provide lifetime-policy", code, name)}
+		v := new(DeleteOnNoLinksOrMessages)
+		return v, v.DecodeFrom(d)
 	}
-	return v, v.DecodeFrom(d)
+	return nil, &encoding.Error{Offset: d.Offset(), Err: encoding.ErrTypeMismatch, Detail: fmt.Sprintf("descriptor %#x %q does not provide lifetime-policy", code, name)}
 }
 
 // Outcome is implemented by the composite types that provide the "outcome" archetype:
@@ -433,22 +444,24 @@ func DecodeOutcome(d *encoding.Decoder) (Outcome, error) {
 	if err != nil {
 		return nil, err
 	}
-	var v Outcome
 	switch {
 	case code == 0x24 || name == "amqp:accepted:list":
-		v = new(Accepted)
+		v := new(Accepted)
+		return v, v.DecodeFrom(d)
 	case code == 0x25 || name == "amqp:rejected:list":
-		v = new(Rejected)
+		v := new(Rejected)
+		return v, v.DecodeFrom(d)
 	case code == 0x26 || name == "amqp:released:list":
-		v = new(Released)
+		v := new(Released)
+		return v, v.DecodeFrom(d)
 	case code == 0x27 || name == "amqp:modified:list":
-		v = new(Modified)
+		v := new(Modified)
+		return v, v.DecodeFrom(d)
 	case code == 0x33 || name == "amqp:declared:list":
-		v = new(Declared)
-	default:
-		return nil, &encoding.Error{Offset: d.Offset(), Err: encoding.ErrTypeMismatch, Detail: fmt.Sprintf("descriptor %#x %q does not provide outcome", code, name)}
+		v := new(Declared)
+		return v, v.DecodeFrom(d)
 	}
-	return v, v.DecodeFrom(d)
+	return nil, &encoding.Error{Offset: d.Offset(), Err: encoding.ErrTypeMismatch, Detail: fmt.Sprintf("descriptor %#x %q does not provide outcome", code, name)}
 }
 
 // SASLBody is implemented by the composite types that provide the "sasl-frame" archetype:
@@ -473,22 +486,24 @@ func DecodeSASLBody(d *encoding.Decoder) (SASLBody, error) {
 	if err != nil {
 		return nil, err
 	}
-	var v SASLBody
 	switch {
 	case code == 0x40 || name == "amqp:sasl-mechanisms:list":
-		v = new(SASLMechanisms)
+		v := new(SASLMechanisms)
+		return v, v.DecodeFrom(d)
 	case code == 0x41 || name == "amqp:sasl-init:list":
-		v = new(SASLInit)
+		v := new(SASLInit)
+		return v, v.DecodeFrom(d)
 	case code == 0x42 || name == "amqp:sasl-challenge:list":
-		v = new(SASLChallenge)
+		v := new(SASLChallenge)
+		return v, v.DecodeFrom(d)
 	case code == 0x43 || name == "amqp:sasl-response:list":
-		v = new(SASLResponse)
+		v := new(SASLResponse)
+		return v, v.DecodeFrom(d)
 	case code == 0x44 || name == "amqp:sasl-outcome:list":
-		v = new(SASLOutcome)
-	default:
-		return nil, &encoding.Error{Offset: d.Offset(), Err: encoding.ErrTypeMismatch, Detail: fmt.Sprintf("descriptor %#x %q does not provide sasl-frame", code, name)}
+		v := new(SASLOutcome)
+		return v, v.DecodeFrom(d)
 	}
-	return v, v.DecodeFrom(d)
+	return nil, &encoding.Error{Offset: d.Offset(), Err: encoding.ErrTypeMismatch, Detail: fmt.Sprintf("descriptor %#x %q does not provide sasl-frame", code, name)}
 }
 
 // LinkTarget is implemented by the composite types that provide the "target" archetype:
@@ -510,16 +525,15 @@ func DecodeLinkTarget(d *encoding.Decoder) (LinkTarget, error) {
 	if err != nil {
 		return nil, err
 	}
-	var v LinkTarget
 	switch {
 	case code == 0x29 || name == "amqp:target:list":
-		v = new(Target)
+		v := new(Target)
+		return v, v.DecodeFrom(d)
 	case code == 0x30 || name == "amqp:coordinator:list":
-		v = new(Coordinator)
-	default:
-		return nil, &encoding.Error{Offset: d.Offset(), Err: encoding.ErrTypeMismatch, Detail: fmt.Sprintf("descriptor %#x %q does not provide target", code, name)}
+		v := new(Coordinator)
+		return v, v.DecodeFrom(d)
 	}
-	return v, v.DecodeFrom(d)
+	return nil, &encoding.Error{Offset: d.Offset(), Err: encoding.ErrTypeMismatch, Detail: fmt.Sprintf("descriptor %#x %q does not provide target", code, name)}
 }
 
 // DescriptorOpen and SymbolOpen identify Open.

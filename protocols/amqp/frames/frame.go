@@ -279,7 +279,9 @@ func ParseBody(body []byte) (Performative, []byte, error) {
 	if len(body) == 0 {
 		return nil, nil, nil
 	}
-	d := encoding.NewDecoder(body)
+	var dec encoding.Decoder
+	dec.Reset(body)
+	d := &dec
 	p, err := DecodePerformative(d)
 	if err != nil {
 		return nil, nil, &FrameError{Condition: AMQPErrorDecodeError, Clause: "§2.3.2", Err: err}

@@ -74,8 +74,10 @@ type Message struct {
 // data and amqp-sequence, which repeat, and the body forms do not mix.
 func (m *Message) Unmarshal(b []byte) error {
 	*m = Message{}
-	d := encoding.NewDecoder(b)
-	d.Alias = true
+	var dec encoding.Decoder
+	dec.Reset(b)
+	dec.Alias = true
+	d := &dec
 	bareStart, bareEnd := -1, -1
 	rank := -1 // order of the last section (§3.2): header 0 ... footer 6
 	for d.Len() > 0 {

@@ -509,12 +509,12 @@ func (g *generator) emitInterfaces() {
 		}
 		g.p("\n// Decode%s decodes a value providing %s, choosing the type by its\n// descriptor (numeric or symbolic, §1.5).\n", iface, a)
 		g.p("func Decode%s(d *encoding.Decoder) (%s, error) {\n", iface, iface)
-		g.p("\tcode, name, err := d.PeekDescriptor()\n\tif err != nil {\n\t\treturn nil, err\n\t}\n\tvar v %s\n\tswitch {\n", iface)
+		g.p("\tcode, name, err := d.PeekDescriptor()\n\tif err != nil {\n\t\treturn nil, err\n\t}\n\tswitch {\n")
 		for _, t := range provs {
-			g.p("\tcase code == %#x || name == %q:\n\t\tv = new(%s)\n", descriptorCode(t), t.Descriptor.Name, goName(t.Name))
+			// Concrete calls, so that d does not escape through an interface.
+			g.p("\tcase code == %#x || name == %q:\n\t\tv := new(%s)\n\t\treturn v, v.DecodeFrom(d)\n", descriptorCode(t), t.Descriptor.Name, goName(t.Name))
 		}
-		g.p("\tdefault:\n\t\treturn nil, &encoding.Error{Offset: d.Offset(), Err: encoding.ErrTypeMismatch, Detail: fmt.Sprintf(\"descriptor %%#x %%q does not provide %s\", code, name)}\n\t}\n", a)
-		g.p("\treturn v, v.DecodeFrom(d)\n}\n\n")
+		g.p("\t}\n\treturn nil, &encoding.Error{Offset: d.Offset(), Err: encoding.ErrTypeMismatch, Detail: fmt.Sprintf(\"descriptor %%#x %%q does not provide %s\", code, name)}\n}\n\n", a)
 		g.imports["fmt"] = true
 	}
 }
