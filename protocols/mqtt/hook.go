@@ -655,23 +655,28 @@ type pendingWill struct {
 
 func (s *Server) scheduleWill(c *conn, delay time.Duration) {
 	s.mu.Lock()
-	defer s.mu.Unlock()
 	if s.closing.Load() {
-		go s.publishWill(c) // Shutdown flushes the rest; this one is late
+		s.mu.Unlock()
+		s.publishWill(c) // Shutdown is flushing the delayed wills
 		return
 	}
+	defer s.mu.Unlock()
 	if old := s.wills[c.clientID]; old != nil {
 		old.t.Stop()
 	}
 	pw := &pendingWill{c: c}
 	pw.t = time.AfterFunc(delay, func() {
 		s.mu.Lock()
-		mine := s.wills[c.clientID] == pw
+		mine := s.wills[c.clientID] == pw && !s.closing.Load()
 		if mine {
 			delete(s.wills, c.clientID)
+			// Counted under mu while not closing: Shutdown waits for it
+			// after flushWills, which takes mu once closing is set.
+			s.willWG.Add(1)
 		}
 		s.mu.Unlock()
 		if mine {
+			defer s.willWG.Done()
 			s.publishWill(c)
 		}
 	})
@@ -690,20 +695,21 @@ func (s *Server) cancelWill(clientID string) {
 	}
 }
 
-// flushWills publishes every delayed will now (Shutdown).
+// flushWills publishes every delayed will now and waits for those whose
+// timer fired already (Shutdown, with closing set).
 func (s *Server) flushWills() {
 	s.mu.Lock()
 	var due []*conn
 	for id, pw := range s.wills {
-		if pw.t.Stop() {
-			due = append(due, pw.c)
-		}
+		pw.t.Stop()
+		due = append(due, pw.c)
 		delete(s.wills, id)
 	}
 	s.mu.Unlock()
 	for _, c := range due {
 		s.publishWill(c)
 	}
+	s.willWG.Wait()
 }
 
 // publishWill authorizes the will like any publish and routes it.

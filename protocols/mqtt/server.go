@@ -184,8 +184,10 @@ type Server struct {
 	// (guarded by mu).
 	retiredDropped int64
 
-	// wg tracks the session writer goroutines.
-	wg sync.WaitGroup
+	// wg tracks the session writer goroutines; willWG the delayed-will
+	// timer callbacks that are publishing.
+	wg     sync.WaitGroup
+	willWG sync.WaitGroup
 
 	connSeq  atomic.Uint64
 	rejected atomic.Int64
@@ -383,6 +385,9 @@ func (s *Server) Shutdown(ctx context.Context) error {
 	}
 	defer s.cancel()
 	s.log.Info("shutting down")
+	// Wait for a start in progress, and prevent any later one, so that
+	// started is settled from here on.
+	s.startOnce.Do(func() { s.startErr = ErrServerClosed })
 
 	// 1. Stop accepting.
 	s.mu.Lock()
