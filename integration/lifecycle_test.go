@@ -231,6 +231,11 @@ func TestMetrics(t *testing.T) {
 	if got < n3+n5 {
 		t.Errorf("rosetta_messages_in_total{protocol=\"mqtt\"} = %v, want >= %d\n%s", got, n3+n5, grepLines(body, "rosetta_messages"))
 	}
+	// The subscriber received every message, so at least as many
+	// deliveries went out.
+	if out, found := sumSeries(body, "rosetta_messages_out_total", `protocol="mqtt"`); !found || out < n3+n5 {
+		t.Errorf("rosetta_messages_out_total{protocol=\"mqtt\"} = %v (found %v), want >= %d\n%s", out, found, n3+n5, grepLines(body, "rosetta_messages"))
+	}
 }
 
 // sumSeries adds the values of the samples of metric whose label set

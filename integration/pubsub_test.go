@@ -331,11 +331,18 @@ func TestWill(t *testing.T) {
 	})
 
 	t.Run("v5", func(t *testing.T) {
+		// A v5 watcher sees the will's properties (MQTT 5 §3.1.3.2: they
+		// are sent with the Will Message when it is published).
+		watch5 := connectV5(t, b.MQTTAddr, nil)
+		watch5.subscribe(t, "wills/v5", 1)
 		conn := dialTCP(t, b.MQTTAddr)
+		pf, exp := byte(1), uint32(600)
+		user := paho.UserProperties{{Key: "who", Value: "v5"}, {Key: "who", Value: "again"}}
 		connectV5Conn(t, conn, &paho.Connect{
 			ClientID: clientID("will-v5"), CleanStart: true, KeepAlive: 30,
-			WillMessage:    &paho.WillMessage{Topic: "wills/v5", QoS: 1, Payload: []byte("v5 went away")},
-			WillProperties: &paho.WillProperties{ContentType: "text/plain", User: paho.UserProperties{{Key: "who", Value: "v5"}}},
+			WillMessage: &paho.WillMessage{Topic: "wills/v5", QoS: 1, Payload: []byte("v5 went away")},
+			WillProperties: &paho.WillProperties{ContentType: "text/plain", ResponseTopic: "wills/reply",
+				CorrelationData: []byte{7, 0, 7}, PayloadFormat: &pf, MessageExpiry: &exp, User: user},
 		})
 		_ = conn.Close()
 		m := watch.next(t, recvTimeout)
@@ -343,6 +350,49 @@ func TestWill(t *testing.T) {
 			t.Errorf("will: got %v", m)
 		}
 		watch.quiet(t, quietPeriod)
+		m = watch5.In.next(t, recvTimeout)
+		p := m.Props
+		if p == nil {
+			t.Fatalf("v5 watcher: will %v has no properties", m)
+		}
+		if p.ContentType != "text/plain" || p.ResponseTopic != "wills/reply" || !bytes.Equal(p.CorrelationData, []byte{7, 0, 7}) {
+			t.Errorf("will properties lost: content type %q, response topic %q, correlation data %x",
+				p.ContentType, p.ResponseTopic, p.CorrelationData)
+		}
+		if p.PayloadFormat == nil || *p.PayloadFormat != 1 {
+			t.Errorf("will payload format indicator %v, want 1", p.PayloadFormat)
+		}
+		if p.MessageExpiry == nil || *p.MessageExpiry > exp || *p.MessageExpiry < exp-30 {
+			t.Errorf("will message expiry %v, want about %d", p.MessageExpiry, exp)
+		}
+		if !slices.Equal(p.User, user) {
+			t.Errorf("will user properties %q, want %q", p.User, user)
+		}
+	})
+
+	t.Run("keep alive timeout", func(t *testing.T) {
+		// MQTT-3.1.2-24 (3.1.1) / MQTT-3.1.2-22 (5): with no packet for
+		// 1.5 times the Keep Alive the server closes the connection as if
+		// the network had failed, so the will is published.
+		c := dialRaw(t, b.MQTTAddr)
+		// CONNECT 3.1.1: flags 0x0E = Will QoS 1 (0x08) | Will Flag (0x04)
+		// | Clean Session (0x02); keep alive 1 s; payload: client ID,
+		// will topic, will message (§3.1.3).
+		_, _ = c.Write(packet(0x10, str("MQTT"), []byte{0x04, 0x0E, 0x00, 0x01},
+			str(clientID("will-ka")), str("wills/keepalive"), str("silent")))
+		if p, err := c.read(opTimeout); err != nil || p.Type() != 2 || len(p.Body) != 2 || p.Body[1] != 0 {
+			t.Fatalf("CONNACK: %v %x", err, p.Body)
+		}
+		start := time.Now()
+		m := watch.next(t, 5*time.Second)
+		took := time.Since(start)
+		if m.Topic != "wills/keepalive" || string(m.Payload) != "silent" {
+			t.Errorf("will: got %v", m)
+		}
+		if took < time.Second {
+			t.Errorf("will sent %v after CONNACK, before the 1 s keep alive could expire", took)
+		}
+		c.expectClosed(t)
 	})
 }
 
@@ -357,11 +407,11 @@ func TestPersistentSession(t *testing.T) {
 	t.Run("v3 clean session false", func(t *testing.T) {
 		id := clientID("sess-v3")
 		first := connectV3(t, v3Options(b.TCPURL(), id).SetCleanSession(false))
-		subscribeV3(t, first, "sess/v3", 1, newInbox(1))
+		subscribeV3(t, first, "sess/v3", 2, newInbox(1))
 		first.Disconnect(100)
 
 		for i := range n {
-			publishV3(t, pub, "sess/v3", 1, false, []byte(fmt.Sprintf("m%03d", i)))
+			publishV3(t, pub, "sess/v3", byte(1+i%2), false, []byte(fmt.Sprintf("m%03d", i)))
 		}
 		in := newInbox(n + 8)
 		opts := v3Options(b.TCPURL(), id).SetCleanSession(false).SetDefaultPublishHandler(v3Handler(in))
@@ -372,7 +422,13 @@ func TestPersistentSession(t *testing.T) {
 		if !tok.(*mqtt.ConnectToken).SessionPresent() {
 			t.Errorf("CONNACK session present = 0 on resuming a persistent session (MQTT-3.2.2-2)")
 		}
-		checkSequence(t, in.collect(t, n, recvTimeout), "m%03d")
+		got := in.collect(t, n, recvTimeout)
+		checkSequence(t, got, "m%03d")
+		for i, m := range got {
+			if want := byte(1 + i%2); m.QoS != want && string(m.Payload) == fmt.Sprintf("m%03d", i) {
+				t.Errorf("%s delivered at QoS %d, want %d", m.Payload, m.QoS, want)
+			}
+		}
 		in.quiet(t, quietPeriod)
 	})
 

@@ -136,6 +136,13 @@ func (c *rawConn) connect(t *testing.T, level byte, id string) rawPacket {
 // DISCONNECT reason code seen, or -1.
 func (c *rawConn) expectClosed(t *testing.T, reasons ...byte) int {
 	t.Helper()
+	return c.expectClosedWith(t, reasons, nil)
+}
+
+// expectClosedWith is expectClosed that also accepts a CONNACK refusing
+// the connection with one of connack's codes.
+func (c *rawConn) expectClosedWith(t *testing.T, reasons, connack []byte) int {
+	t.Helper()
 	seen := -1
 	deadline := time.Now().Add(recvTimeout)
 	for {
@@ -157,6 +164,7 @@ func (c *rawConn) expectClosed(t *testing.T, reasons ...byte) int {
 			if !containsByte(reasons, code) {
 				t.Errorf("DISCONNECT reason %#x, want one of %#x (body %x)", code, reasons, p.Body)
 			}
+		case p.Type() == 2 && len(connack) > 0 && len(p.Body) >= 2 && containsByte(connack, p.Body[1]): // CONNACK (§3.2)
 		default:
 			t.Errorf("unexpected packet type %d (body %x) before the close", p.Type(), p.Body)
 		}

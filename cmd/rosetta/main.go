@@ -57,10 +57,11 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, environ []str
 	switch cmd, rest := args[0], args[1:]; cmd {
 	case "serve":
 		// SIGTERM (systemd, Kubernetes) and SIGINT (Ctrl-C) start a graceful
-		// shutdown; a second signal, with the context already done, kills
-		// the process the default way because stop restores the handlers.
+		// shutdown. Once the first one arrives, stop restores the default
+		// handlers, so a second signal kills a shutdown that hangs.
 		ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 		defer stop()
+		go func() { <-ctx.Done(); stop() }()
 		return serveMain(ctx, rest, stderr, environ)
 	case "passwd":
 		return passwdMain(rest, stdin, stdout, stderr)

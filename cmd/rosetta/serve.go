@@ -180,7 +180,7 @@ func mqttConfig(cfg config.Config, ex *exchange.Exchange, a auth.Service, tlsCfg
 	return mqtt.Config{
 		Exchange:           ex,
 		Auth:               a,
-		Logger:             log.With("proto", "mqtt"),
+		Logger:             log, // the front-end adds proto=mqtt
 		TLS:                tlsCfg,
 		MaxPacketSize:      uint32(l.MaxPacketSize),
 		MaxSubscriptions:   l.MaxSubscriptions,
