@@ -250,6 +250,9 @@ func appendValue(dst []byte, v any, depth int) ([]byte, error) {
 		}
 		return c.End(dst, len(v)), nil
 	case Map:
+		if v == nil {
+			return append(dst, CodeNull), nil
+		}
 		return appendMap(dst, v, depth)
 	case Array:
 		return appendArray(dst, v, depth)
@@ -275,7 +278,8 @@ func appendValue(dst []byte, v any, depth int) ([]byte, error) {
 	return dst, &Error{Offset: -1, Err: ErrUnsupportedType, Detail: fmt.Sprintf("%T", v)}
 }
 
-// AppendMap appends a map (§1.6.23) as map8 or map32.
+// AppendMap appends a map (§1.6.23) as map8 or map32; a nil m is an
+// empty map (AppendValue and AppendMapOrNull encode a nil Map as null).
 func AppendMap(dst []byte, m Map) ([]byte, error) { return appendMap(dst, m, 0) }
 
 func appendMap(dst []byte, m Map, depth int) ([]byte, error) {

@@ -59,7 +59,8 @@ type Pair struct {
 
 // Map is an AMQP map (§1.6.23). AMQP maps are ordered and their keys may be
 // of any type, including types that are not comparable in Go ([]byte), so a
-// Map is a slice of pairs. A nil Map encodes as null. Lookups are linear,
+// Map is a slice of pairs. AppendValue encodes a nil Map as null and an empty one as an
+// empty map. Lookups are linear,
 // which is the right trade for the small maps AMQP carries (properties,
 // annotations, filters).
 type Map []Pair

@@ -43,7 +43,7 @@ func (h ProtocolHeader) Append(dst []byte) []byte {
 }
 
 func (h ProtocolHeader) String() string {
-	return fmt.Sprintf("AMQP%%d%d.%d.%d.%d", h.ID, h.Major, h.Minor, h.Revision)
+	return fmt.Sprintf("AMQP %d %d.%d.%d", h.ID, h.Major, h.Minor, h.Revision)
 }
 
 // ParseProtocolHeader parses an 8-octet protocol header. Input that does not
@@ -129,7 +129,7 @@ type Reader struct {
 	r          io.Reader
 	buf        []byte
 	start, end int    // unread input is buf[start:end]
-	max        uint32 // guarded by the single reader goroutine
+	max        uint32 // frame size limit in bytes, at least MinMaxFrameSize
 }
 
 // NewReader returns a Reader limited to frames of maxFrameSize bytes. Zero
@@ -236,15 +236,33 @@ func (r *Reader) ReadFrame() (Frame, error) {
 // frame, a heartbeat; payload is then ignored. The caller keeps the frame
 // within the peer's max-frame-size (see TransferOverhead).
 func AppendFrame(dst []byte, channel uint16, perf Performative, payload []byte) ([]byte, error) {
+	if perf == nil {
+		return append(dst, 0, 0, 0, 8, 2, byte(TypeAMQP), byte(channel>>8), byte(channel)), nil
+	}
+	dst, start, err := StartFrame(dst, channel, perf)
+	if err != nil {
+		return dst, err
+	}
+	return FinishFrame(append(dst, payload...), start)
+}
+
+// StartFrame appends the header of an AMQP frame on channel and the
+// performative perf; the caller then appends the payload (for a transfer,
+// typically by encoding the message straight into dst) and calls
+// FinishFrame with the returned start offset. This avoids the copy that
+// AppendFrame makes of a separately encoded payload.
+func StartFrame(dst []byte, channel uint16, perf Performative) ([]byte, int, error) {
 	start := len(dst)
 	dst = append(dst, 0, 0, 0, 0, 2, byte(TypeAMQP), byte(channel>>8), byte(channel))
-	if perf != nil {
-		var err error
-		if dst, err = perf.Marshal(dst); err != nil {
-			return dst[:start], err
-		}
-		dst = append(dst, payload...)
+	dst, err := perf.Marshal(dst)
+	if err != nil {
+		return dst[:start], start, err
 	}
+	return dst, start, nil
+}
+
+// FinishFrame writes the SIZE of the frame started at start by StartFrame.
+func FinishFrame(dst []byte, start int) ([]byte, error) {
 	size := len(dst) - start
 	if uint64(size) > 0xffffffff {
 		return dst[:start], &FrameError{Condition: ConnectionErrorFramingError, Clause: "§2.3.1", Err: ErrFrameTooLarge}

@@ -295,3 +295,16 @@ func TestTransferOverhead(t *testing.T) {
 		t.Fatalf("overhead %d, frame %d", n, len(raw))
 	}
 }
+
+func TestStartFinishFrame(t *testing.T) {
+	tr := &Transfer{Handle: 2}
+	want, _ := AppendFrame([]byte{9}, 7, tr, []byte("body"))
+	got, start, err := StartFrame([]byte{9}, 7, tr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	got = append(got, "body"...)
+	if got, err = FinishFrame(got, start); err != nil || !bytes.Equal(got, want) {
+		t.Fatalf("% x\n% x %v", got, want, err)
+	}
+}
