@@ -238,7 +238,7 @@ func appendMessage(dst []byte, m *message.Message, md messageMeta, v frame.Versi
 		h(hCorrelationID, string(m.CorrelationID))
 	}
 	if m.ReplyTo != "" {
-		h(hReplyTo, m.ReplyTo)
+		h(hReplyTo, stompReplyTo(m))
 	}
 	if !m.Expires.IsZero() {
 		dst = append(dst, "expires:"...)
@@ -283,4 +283,27 @@ func appendMessage(dst []byte, m *message.Message, md messageMeta, v frame.Versi
 	dst = append(dst, '\n', '\n')
 	dst = append(dst, m.Body...)
 	return append(dst, 0)
+}
+
+// stompReplyTo renders a message's ReplyTo as a destination a STOMP client
+// can SEND to. STOMP senders' values pass as written; other front-ends
+// keep theirs as their clients wrote them (DESIGN.md §2), so an MQTT topic
+// becomes /topic/<topic>, AMQP's /queues/x and /topics/x become /queue/x
+// and /topic/x, and a bare AMQP address (a queue) /queue/<address>.
+func stompReplyTo(m *message.Message) string {
+	v := m.ReplyTo
+	switch {
+	case strings.HasPrefix(v, prefixTopic), strings.HasPrefix(v, prefixQueue),
+		strings.HasPrefix(v, prefixAMQQueue), strings.HasPrefix(v, prefixTempQueue):
+		return v
+	case strings.HasPrefix(v, "/queues/"):
+		return prefixQueue + v[len("/queues/"):]
+	case strings.HasPrefix(v, "/topics/"):
+		return prefixTopic + v[len("/topics/"):]
+	case strings.HasPrefix(v, "/"):
+		return v // another broker's naming: as written
+	case m.Annotations.Origin.Protocol == message.ProtocolAMQP:
+		return prefixQueue + v
+	}
+	return prefixTopic + renderAddress(strings.Split(v, "/"))
 }

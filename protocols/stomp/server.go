@@ -330,7 +330,9 @@ func (s *Server) newConn(tr transport, wsCreds *wsCredentials) *conn {
 		}
 		s.log.Warn("connection refused", "remote", tr.RemoteAddr().String(), "reason", msg)
 		s.stats.errors.Add(1)
-		go refuse(tr, msg, s.cfg.WriteTimeout)
+		// Synchronous: a short frame into a fresh socket's buffer does not
+		// block, and no goroutine outlives Shutdown.
+		refuse(tr, msg, min(s.cfg.WriteTimeout, time.Second))
 		return nil
 	}
 	c := newConn(s, tr, wsCreds)

@@ -57,7 +57,6 @@ func (c *conn) handleFrame(f *frame.Frame) error {
 
 func (c *conn) dispatch(f *frame.Frame) error {
 	var err error
-	receipt := true // send the RECEIPT a receipt header asks for
 	switch f.Command {
 	case frame.SEND:
 		err = c.onSend(f)
@@ -89,7 +88,7 @@ func (c *conn) dispatch(f *frame.Frame) error {
 	if err != nil {
 		return err
 	}
-	if r, ok := c.hdr(f, hReceipt); ok && receipt {
+	if r, ok := c.hdr(f, hReceipt); ok {
 		c.enqueueCtrl(frame.New(frame.RECEIPT, hReceiptID, r))
 	}
 	return nil
@@ -202,8 +201,8 @@ func (c *conn) onConnect(f *frame.Frame) error {
 	c.wver, c.writeHB = v, send
 	c.mu.Unlock()
 	c.enqueueCtrl(cf)
-	c.log = c.log.With("client_id", clientID)
-	c.log.Info("connected", "version", v.String(), "user", ident.User, "heart_beat_out", send, "heart_beat_in", recv)
+	c.log.Info("connected", "version", v.String(), "client_id", clientID, "user", ident.User,
+		"heart_beat_out", send, "heart_beat_in", recv)
 	return nil
 }
 
