@@ -2,6 +2,13 @@ package stomp
 
 import (
 	"context"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"math/big"
 	"encoding/base64"
 	"errors"
 	"net"
@@ -215,4 +222,62 @@ func TestMaxConnections(t *testing.T) {
 	b.dial(t)
 	r := b.raw(t)
 	r.expectError(msgLimit)
+}
+
+func TestServeTLS(t *testing.T) {
+	cert := selfSigned(t)
+	b := newBroker(t, func(c *Config) { c.TLS = &tls.Config{Certificates: []tls.Certificate{cert}} })
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan error, 1)
+	go func() { done <- b.srv.ServeTLS(l) }()
+	t.Cleanup(func() {
+		ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+		defer cancel()
+		_ = b.srv.Shutdown(ctx)
+		if err := <-done; !errors.Is(err, ErrServerClosed) {
+			t.Errorf("ServeTLS: %v", err)
+		}
+	})
+	nc, err := tls.Dial("tcp", l.Addr().String(), &tls.Config{InsecureSkipVerify: true}) //nolint:gosec // test certificate
+	if err != nil {
+		t.Fatal(err)
+	}
+	c, err := stomp.Connect(nc, stomp.ConnOpt.Logger(quietLogger{}), stomp.ConnOpt.HeartBeat(0, 0))
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer c.Disconnect()
+	s, err := c.Subscribe("/queue/tls", stomp.AckAuto)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := c.Send("/queue/tls", "", []byte("secure")); err != nil {
+		t.Fatal(err)
+	}
+	if m := recv(t, s); string(m.Body) != "secure" {
+		t.Fatalf("got %q", m.Body)
+	}
+}
+
+func selfSigned(t *testing.T) tls.Certificate {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "127.0.0.1"},
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return tls.Certificate{Certificate: [][]byte{der}, PrivateKey: key}
 }
