@@ -302,6 +302,50 @@ func TestRetained(t *testing.T) {
 	})
 }
 
+// TestRetainedV5 checks a retained MQTT 5 message keeps its properties
+// for late subscribers, and that a retained message whose Message Expiry
+// Interval has passed is no longer sent (MQTT 5 §3.3.2.3.3, MQTT-3.3.2-5).
+func TestRetainedV5(t *testing.T) {
+	b := startBroker(t, brokerOpts{})
+	pub := connectV5(t, b.MQTTAddr, nil)
+	user := paho.UserProperties{{Key: "unit", Value: "C"}, {Key: "src", Value: "a"}, {Key: "unit", Value: "K"}}
+	short, long := uint32(1), uint32(3600)
+	pub.publish(t, &paho.Publish{Topic: "rv5/keep", QoS: 1, Retain: true, Payload: []byte("21.5"),
+		Properties: &paho.PublishProperties{ContentType: "text/plain", MessageExpiry: &long, User: user}})
+	pub.publish(t, &paho.Publish{Topic: "rv5/short", QoS: 1, Retain: true, Payload: []byte("gone soon"),
+		Properties: &paho.PublishProperties{MessageExpiry: &short}})
+	published := time.Now()
+
+	late := connectV5(t, b.MQTTAddr, nil)
+	late.subscribe(t, "rv5/#", 1)
+	got := map[string]msg{}
+	for _, m := range late.In.collect(t, 2, recvTimeout) {
+		got[m.Topic] = m
+	}
+	if m, ok := got["rv5/keep"]; !ok {
+		t.Errorf("rv5/keep not delivered: %v", got)
+	} else if m.Props == nil || m.Props.ContentType != "text/plain" || !slices.Equal(m.Props.User, user) {
+		t.Errorf("retained rv5/keep lost properties: %+v", m.Props)
+	}
+	if _, ok := got["rv5/short"]; !ok && time.Since(published) < 900*time.Millisecond {
+		t.Errorf("rv5/short not delivered within its expiry: %v", got)
+	}
+
+	time.Sleep(time.Until(published.Add(2200 * time.Millisecond)))
+	later := connectV5(t, b.MQTTAddr, nil)
+	later.subscribe(t, "rv5/#", 1)
+	m := later.In.next(t, recvTimeout)
+	if m.Topic != "rv5/keep" {
+		t.Errorf("got %v, want only rv5/keep (rv5/short expired after 1 s)", m)
+	}
+	if m.Props == nil || m.Props.MessageExpiry == nil || *m.Props.MessageExpiry > long-2 {
+		// MQTT-3.3.2-6: the interval sent is the one received minus the
+		// time the message waited in the server.
+		t.Errorf("retained rv5/keep after 2 s: message expiry %v, want at most %d", m.Props, long-2)
+	}
+	later.In.quiet(t, quietPeriod)
+}
+
 // TestWill checks the Will Message is published when a client's network
 // connection is closed without a DISCONNECT (MQTT 3.1.1 §3.1.2.5, MQTT 5
 // §3.1.2.5), and not after a normal DISCONNECT (MQTT-3.1.2-10).
@@ -470,6 +514,37 @@ func TestPersistentSession(t *testing.T) {
 		again := connectV5(t, b.MQTTAddr, &paho.Connect{ClientID: id, CleanStart: false, KeepAlive: 30})
 		if again.Connack.SessionPresent {
 			t.Errorf("CONNACK session present = 1 for a session whose 1 s expiry passed 2.5 s ago")
+		}
+		again.In.quiet(t, quietPeriod)
+	})
+
+	t.Run("v5 expired messages are not delivered", func(t *testing.T) {
+		// MQTT-3.3.2-5: a message whose expiry passed before onward
+		// delivery started is deleted; MQTT-3.3.2-6: the others carry
+		// the remaining interval.
+		id := clientID("sess-v5m")
+		expiry := uint32(300)
+		first := connectV5(t, b.MQTTAddr, &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30,
+			Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}})
+		first.subscribe(t, "sess/v5m", 1)
+		_ = first.Disconnect(&paho.Disconnect{ReasonCode: 0})
+		waitDone(t, first)
+
+		p5 := connectV5(t, b.MQTTAddr, nil)
+		short, long := uint32(1), uint32(600)
+		p5.publish(t, &paho.Publish{Topic: "sess/v5m", QoS: 1, Payload: []byte("short"),
+			Properties: &paho.PublishProperties{MessageExpiry: &short}})
+		p5.publish(t, &paho.Publish{Topic: "sess/v5m", QoS: 1, Payload: []byte("long"),
+			Properties: &paho.PublishProperties{MessageExpiry: &long}})
+		time.Sleep(2200 * time.Millisecond)
+		again := connectV5(t, b.MQTTAddr, &paho.Connect{ClientID: id, CleanStart: false, KeepAlive: 30,
+			Properties: &paho.ConnectProperties{SessionExpiryInterval: &expiry}})
+		m := again.In.next(t, recvTimeout)
+		if string(m.Payload) != "long" {
+			t.Errorf("got %v first, want only \"long\" (\"short\" expired while queued)", m)
+		}
+		if m.Props == nil || m.Props.MessageExpiry == nil || *m.Props.MessageExpiry > long-2 {
+			t.Errorf("queued message after 2 s: expiry %+v, want at most %d (MQTT-3.3.2-6)", m.Props, long-2)
 		}
 		again.In.quiet(t, quietPeriod)
 	})
