@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"testing"
+	"time"
 
 	"github.com/eclipse/paho.golang/paho"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
@@ -11,8 +12,9 @@ import (
 )
 
 // authConfig returns a config with anonymous access off and two users:
-// alice may publish and subscribe under alice/ and subscribe under public/;
-// bob may do anything.
+// alice may publish and subscribe under alice/, subscribe under public/
+// and publish under users/{username}/ (her own name, DESIGN.md §8); bob
+// may do anything.
 func authConfig(t *testing.T, alicePass, bobPass string) string {
 	t.Helper()
 	hash := func(pw string) string {
@@ -36,6 +38,8 @@ func authConfig(t *testing.T, alicePass, bobPass string) string {
           pattern: "alice/#"
         - action: subscribe
           pattern: "public/#"
+        - action: publish
+          pattern: "users/{username}/#"
     - name: bob
       password_hash: %q
       permissions:
@@ -144,11 +148,67 @@ func TestAuth(t *testing.T) {
 				t.Errorf("QoS %d publish outside permission: reason %#x, want 0x87", qos, resp.ReasonCode)
 			}
 		}
+		// {username} expands to the user's own name only.
+		alice.publish(t, &paho.Publish{Topic: "users/alice/status", QoS: 1, Payload: []byte("own")})
+		if m := bob.In.next(t, recvTimeout); m.Topic != "users/alice/status" {
+			t.Errorf("bob got %v, want users/alice/status", m)
+		}
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		resp, err := alice.Publish(ctx, &paho.Publish{Topic: "users/bob/status", QoS: 1, Payload: []byte("not hers")})
+		cancel()
+		if resp == nil || resp.ReasonCode != 0x87 {
+			t.Errorf("publish to users/bob/status as alice: %+v %v, want PUBACK 0x87", resp, err)
+		}
+		// A refused retained publish must not be stored either.
+		ctx, cancel = context.WithTimeout(context.Background(), opTimeout)
+		resp, err = alice.Publish(ctx, &paho.Publish{Topic: "forbidden/retained", QoS: 1, Retain: true, Payload: []byte("r")})
+		cancel()
+		if resp == nil || resp.ReasonCode != 0x87 {
+			t.Errorf("retained publish outside permission: %+v %v, want PUBACK 0x87", resp, err)
+		}
+		// A QoS 0 publish outside permission has no acknowledgement to
+		// carry a refusal: it is dropped (or the connection closed).
+		_, _ = alice.Publish(context.Background(), &paho.Publish{Topic: "forbidden/q0", QoS: 0, Payload: []byte("q0")})
 		alice.publish(t, &paho.Publish{Topic: "alice/after", QoS: 1, Payload: []byte("still connected")})
 		if m := bob.In.next(t, recvTimeout); m.Topic != "alice/after" {
 			t.Errorf("bob got %v, want alice/after (a refused message was routed?)", m)
 		}
 		bob.In.quiet(t, quietPeriod)
+	})
+
+	t.Run("refused retained message not stored", func(t *testing.T) {
+		bob := login(t, "bob", "bob-s3cret")
+		bob.subscribe(t, "forbidden/#", 1)
+		bob.In.quiet(t, quietPeriod)
+	})
+
+	t.Run("will outside publish permission", func(t *testing.T) {
+		// A will is a publish by the client: a topic it may not publish
+		// to must not be reachable through its will either. The broker
+		// may refuse the CONNECT (0x87 or 0x90) or drop the will.
+		bob := login(t, "bob", "bob-s3cret")
+		bob.subscribe(t, "forbidden/#", 1)
+		conn := dialTCP(t, b.MQTTAddr)
+		v := newV5(conn, 8)
+		ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+		ca, err := v.Connect(ctx, &paho.Connect{
+			ClientID: clientID("auth-will"), CleanStart: true, KeepAlive: 30,
+			Username: "alice", UsernameFlag: true, Password: []byte("alice-s3cret"), PasswordFlag: true,
+			WillMessage: &paho.WillMessage{Topic: "forbidden/will", QoS: 1, Payload: []byte("sneaked")},
+		})
+		cancel()
+		if err != nil {
+			if ca == nil || !containsByte([]byte{0x87, 0x90}, ca.ReasonCode) {
+				t.Errorf("CONNECT with a forbidden will topic: %v, CONNACK %+v; want success, 0x87 or 0x90", err, ca)
+			} else {
+				t.Logf("CONNECT refused with CONNACK %#x", ca.ReasonCode)
+			}
+			return
+		}
+		_ = conn.Close() // no DISCONNECT: the will is due
+		if m := <-waitMsg(bob.In, time.Second); m != nil {
+			t.Errorf("bob received the will %v on a topic alice may not publish to", *m)
+		}
 	})
 
 	t.Run("v5 subscribe permission", func(t *testing.T) {
@@ -159,13 +219,16 @@ func TestAuth(t *testing.T) {
 			{Topic: "alice/in", QoS: 1},
 			{Topic: "forbidden/#", QoS: 1},
 			{Topic: "public/news", QoS: 2},
-			{Topic: "#", QoS: 0}, // wider than any permitted pattern
+			{Topic: "#", QoS: 0},             // wider than any permitted pattern
+			{Topic: "alice/+/x", QoS: 1},     // inside alice/#
+			{Topic: "+/in", QoS: 1},          // matches alice/in but also others: not covered
+			{Topic: "users/alice/#", QoS: 1}, // alice may publish there, not subscribe
 		}})
 		if sa == nil {
 			t.Fatalf("no SUBACK: %v", err)
 		}
 		// MQTT 5 §3.9.3: one reason code per filter, in order; 0x87 Not authorized.
-		want := []byte{0x01, 0x87, 0x02, 0x87}
+		want := []byte{0x01, 0x87, 0x02, 0x87, 0x01, 0x87, 0x87}
 		if string(sa.Reasons) != string(want) {
 			t.Errorf("SUBACK reasons %#x, want %#x", sa.Reasons, want)
 		}
@@ -183,6 +246,20 @@ func TestAuth(t *testing.T) {
 			t.Errorf("SUBACK %v, want alice/in:1 forbidden/#:0x80", res)
 		}
 	})
+}
+
+// waitMsg returns a channel yielding the next message within d, or nil.
+func waitMsg(in *inbox, d time.Duration) <-chan *msg {
+	ch := make(chan *msg, 1)
+	go func() {
+		select {
+		case m := <-in.ch:
+			ch <- &m
+		case <-time.After(d):
+			ch <- nil
+		}
+	}()
+	return ch
 }
 
 func containsByte(set []byte, b byte) bool {
