@@ -145,3 +145,22 @@ func TestByteAtATime(t *testing.T) {
 		t.Fatalf("got %s", m)
 	}
 }
+
+// TestFrameTimeoutIsPerFrame streams frames back to back so that every
+// read ends inside one: the frame timeout must restart with each frame.
+func TestFrameTimeoutIsPerFrame(t *testing.T) {
+	b := newBroker(t, func(c *Config) { c.FrameTimeout = 300 * time.Millisecond })
+	r := b.raw(t)
+	r.connect("accept-version:1.2")
+	one := "SEND\ndestination:/topic/nobody\n\n" + strings.Repeat("x", 100<<10) + "\x00"
+	stream := strings.Repeat(one, 8)
+	const chunk = 30 << 10 // misaligned with the frames
+	for i := 0; i < len(stream); i += chunk {
+		r.send(stream[i:min(i+chunk, len(stream))])
+		time.Sleep(40 * time.Millisecond)
+	}
+	r.send("DISCONNECT\nreceipt:ok\n\n\x00")
+	if f := r.read(); f.Command != frame.RECEIPT {
+		t.Fatalf("got %s", f)
+	}
+}

@@ -211,14 +211,14 @@ func (c *conn) readLoop() string {
 		if n > 0 {
 			stats.bytesIn.Add(int64(n))
 			if !c.ended {
+				before := c.parser.Frames()
 				if ferr := c.parser.Feed(buf[:n], c.handleFrame); ferr != nil {
 					c.endSession(ferr)
-				} else if c.parser.Pending() {
-					if c.pendingSince.IsZero() {
-						c.pendingSince = time.Now()
-					}
-				} else {
+				} else if !c.parser.Pending() {
 					c.pendingSince = time.Time{}
+				} else if c.pendingSince.IsZero() || c.parser.Frames() != before {
+					// A new frame began in this read: its clock starts now.
+					c.pendingSince = time.Now()
 				}
 			}
 		}

@@ -661,3 +661,37 @@ func TestAuthorization(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestSTOMP10Session drives a 1.0 session on a raw socket: no
+// accept-version, SUBSCRIBE without id, padded values, ACK by message-id
+// only, UNSUBSCRIBE by destination, no NACK.
+func TestSTOMP10Session(t *testing.T) {
+	b := newBroker(t, nil)
+	r := b.raw(t)
+	r.p.SetVersion(frame.V10)
+	f := r.connect("login: guest")
+	if _, ok := f.Get("heart-beat"); ok {
+		t.Fatalf("1.0 CONNECTED with heart-beat: %s", f)
+	}
+	r.send("SUBSCRIBE\ndestination: /queue/old\nack: client\n\n\x00")
+	r.send("SEND\ndestination:/queue/old\nreceipt: r1\n\nhello\x00")
+	var m *frame.Frame
+	for m == nil || m.Command != frame.MESSAGE {
+		m = r.read()
+	}
+	if _, ok := m.Get(hSubscription); ok || m.Value(hAck) != "" || string(m.Body) != "hello" {
+		t.Fatalf("1.0 MESSAGE %s", m)
+	}
+	r.send("ACK\nmessage-id:" + m.Value(hMessageID) + "\nreceipt:a\n\n\x00")
+	for f := r.read(); f.Value(hReceiptID) != "a"; f = r.read() {
+	}
+	if q, _ := b.x.Queue("old"); q.Acked != 1 {
+		t.Fatalf("acked %d", q.Acked)
+	}
+	r.send("UNSUBSCRIBE\ndestination:/queue/old\nreceipt:u\n\n\x00")
+	if f := r.read(); f.Value(hReceiptID) != "u" {
+		t.Fatalf("got %s", f)
+	}
+	r.send("NACK\nmessage-id:x\n\n\x00")
+	r.expectError(msgUnknownCommand)
+}

@@ -102,8 +102,9 @@ type Parser struct {
 	bodyStart int
 	clen      int // content-length, or -1
 
-	frame Frame
-	err   error // sticky: once failed, Feed returns it again
+	frame  Frame
+	frames uint64 // frames emitted
+	err    error  // sticky: once failed, Feed returns it again
 }
 
 // NewParser returns a parser for a connection that has not negotiated a
@@ -122,6 +123,9 @@ func (p *Parser) Version() Version { return p.version }
 
 // Pending reports whether an incomplete frame is buffered.
 func (p *Parser) Pending() bool { return len(p.buf) > 0 }
+
+// Frames returns the number of frames emitted so far.
+func (p *Parser) Frames() uint64 { return p.frames }
 
 // Buffered returns the number of bytes held for an incomplete frame.
 func (p *Parser) Buffered() int { return len(p.buf) }
@@ -171,6 +175,7 @@ func (p *Parser) Feed(b []byte, emit func(*Frame) error) error {
 		if n == 0 {
 			break
 		}
+		p.frames++
 		err = emit(&p.frame)
 		off += n
 		p.endFrame()
