@@ -111,7 +111,8 @@ type conn struct {
 	pendingSince time.Time     // first byte of the incomplete frame
 	txs          map[string]*transaction
 	dests        map[string]sendTarget
-	temps        map[string]bool // temporary queues declared, by queue name
+	temps        map[string]bool              // temporary queues declared, by queue name
+	replyToFn    func(string) (string, error) // c.rewriteReplyTo, made once: a method value allocates
 
 	mu       sync.Mutex
 	space    sync.Cond                // on mu: signalled when control frames leave the queue
@@ -156,6 +157,7 @@ func newConn(s *Server, tr transport, ws *wsCredentials) *conn {
 		writeDone: make(chan struct{}),
 	}
 	c.space.L = &c.mu
+	c.replyToFn = c.rewriteReplyTo
 	return c
 }
 

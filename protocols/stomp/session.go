@@ -353,7 +353,7 @@ func (c *conn) onSend(f *frame.Frame) error {
 		return protoErr(msgDenied, "", "not allowed to send to %s", dest)
 	}
 	m, err := messageFromSend(f, sendInput{
-		Addr: t.addr, Origin: c.origin, Now: time.Now(), Version: c.version, ReplyTo: c.rewriteReplyTo,
+		Addr: t.addr, Origin: c.origin, Now: time.Now(), Version: c.version, ReplyTo: c.replyToFn,
 	})
 	if err != nil {
 		return err
