@@ -331,10 +331,25 @@ func (h *gateway) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Pac
 
 func (h *gateway) checkPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
 	v5 := cl.Properties.ProtocolVersion == 5
-	topic := pk.TopicName
-	if topic == "" && pk.Properties.TopicAliasFlag && pk.Properties.TopicAlias > 0 {
-		return pk, nil // resolved by mochi; checked in OnACLCheck and OnPublish
+	if pk.Properties.TopicAlias > topicAliasMaximum {
+		h.srv.rejected.Add(1)
+		h.closeConn(cl, v5, packets.ErrTopicAliasInvalid) // MQTT 5 §3.3.2.3.4
+		return pk, packets.ErrRejectPacket
 	}
+	if pk.TopicName == "" && pk.Properties.TopicAliasFlag && pk.Properties.TopicAlias > 0 {
+		// mochi resolves an inbound alias only after the ACL check, which
+		// would then see an empty topic: resolve it here (Set with an empty
+		// topic returns the registered one).
+		pk.TopicName = cl.State.TopicAliases.Inbound.Set(pk.Properties.TopicAlias, "")
+		if pk.TopicName == "" {
+			// MQTT 5 §3.3.2.3.4: an alias with no mapping is a Protocol Error.
+			h.srv.rejected.Add(1)
+			h.srv.log.Info("publish refused: unknown topic alias", "client", cl.ID, "alias", pk.Properties.TopicAlias)
+			h.closeConn(cl, v5, packets.ErrProtocolViolationInvalidTopic)
+			return pk, packets.ErrRejectPacket
+		}
+	}
+	topic := pk.TopicName
 	if strings.ContainsAny(topic, "+#") {
 		// MQTT-3.3.2-2, MQTT 5 §3.3.2.1: 0x90 Topic Name invalid.
 		h.srv.rejected.Add(1)

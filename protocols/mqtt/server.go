@@ -133,7 +133,10 @@ type Stats struct {
 	PacketsOut  int64
 	// QoS0Dropped counts messages the session queues dropped because they
 	// were full (drop-head). With QoS 1/2 publishers it includes their
-	// messages too: the core's queue limit does not look at the QoS.
+	// messages too: the core's queue limit does not look at the QoS. It is
+	// derived from the queues' drop and expiry counters, so expired
+	// messages the exchange dead-letters instead of dropping make it
+	// undercount.
 	QoS0Dropped int64
 	Rejected    int64 // publishes refused (not authorized, invalid topic, queue full)
 	BytesIn     int64
@@ -189,9 +192,10 @@ type Server struct {
 	wg     sync.WaitGroup
 	willWG sync.WaitGroup
 
-	connSeq  atomic.Uint64
-	rejected atomic.Int64
-	lossy    atomic.Int64
+	connSeq     atomic.Uint64
+	rejected    atomic.Int64
+	lossy       atomic.Int64
+	droppedHigh atomic.Int64 // the highest QoS0Dropped reported
 }
 
 // New creates the front-end; it accepts no connections until Serve.
@@ -361,10 +365,32 @@ func (s *Server) Stats() Stats {
 	s.mu.Unlock()
 	for _, q := range queues {
 		if qs, ok := s.x.Queue(q); ok {
-			st.QoS0Dropped += int64(qs.Dropped)
+			st.QoS0Dropped += overflowDrops(qs)
+		}
+	}
+	// A session ending moves its count from the live sum to retiredDropped;
+	// keep the counter monotonic across that moment.
+	for {
+		high := s.droppedHigh.Load()
+		if st.QoS0Dropped <= high {
+			st.QoS0Dropped = high
+			break
+		}
+		if s.droppedHigh.CompareAndSwap(high, st.QoS0Dropped) {
+			break
 		}
 	}
 	return st
+}
+
+// overflowDrops is how many messages a queue dropped because it was full:
+// its drops less its expiries (which the exchange counts as drops when it
+// does not dead-letter them).
+func overflowDrops(qs exchange.QueueStats) int64 {
+	if qs.Expired >= qs.Dropped {
+		return 0
+	}
+	return int64(qs.Dropped - qs.Expired)
 }
 
 // Shutdown stops accepting, sends MQTT 5 clients DISCONNECT 0x8B (server

@@ -346,6 +346,10 @@ func TestPersistentSession(t *testing.T) {
 		first := connectV3(t, v3Options(tcpURL(b.addr), id).SetCleanSession(false))
 		subscribeV3(t, first, "sess/v3", 1, newInbox(1))
 		first.Disconnect(100)
+		// Wait until the server has seen the DISCONNECT: a QoS 0 message
+		// written to the closing connection before that is lost, as QoS 0
+		// allows.
+		waitConnections(t, b, 1)
 		for i := range n {
 			publishV3(t, pub, "sess/v3", byte(i%2), false, []byte(fmt.Sprintf("m%03d", i)))
 		}
@@ -369,6 +373,7 @@ func TestPersistentSession(t *testing.T) {
 		first.subscribe(t, "sess/v5", 1)
 		_ = first.Disconnect(&paho.Disconnect{ReasonCode: 0})
 		waitDone(t, first)
+		waitConnections(t, b, 1)
 		for i := range n {
 			publishV3(t, pub, "sess/v5", 1, false, []byte(fmt.Sprintf("m%03d", i)))
 		}
@@ -387,6 +392,9 @@ func TestPersistentSession(t *testing.T) {
 		first.subscribe(t, "sess/v5x", 1)
 		_ = first.Disconnect(&paho.Disconnect{ReasonCode: 0})
 		waitDone(t, first)
+		// Until the server has seen the DISCONNECT, a new connection takes
+		// the live session over and mochi reports it present.
+		waitConnections(t, b, 1)
 		publishV3(t, pub, "sess/v5x", 1, false, []byte("lost"))
 		again := connectV5(t, b.addr, &paho.Connect{ClientID: id, CleanStart: false, KeepAlive: 30})
 		if again.Connack.SessionPresent {

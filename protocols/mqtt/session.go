@@ -443,7 +443,7 @@ func (ss *session) deleteQueue() error {
 		return fmt.Errorf("delete queue %q: %w", ss.queue, err)
 	}
 	ss.srv.mu.Lock()
-	ss.srv.retiredDropped += int64(qs.Dropped)
+	ss.srv.retiredDropped += overflowDrops(qs)
 	ss.srv.mu.Unlock()
 	return nil
 }

@@ -191,6 +191,7 @@ func TestSessionQueueOverflow(t *testing.T) {
 	first := connectV3(t, v3Options(tcpURL(b.addr), id).SetCleanSession(false))
 	subscribeV3(t, first, "of/x", 0, newInbox(1))
 	first.Disconnect(100)
+	waitConnections(t, b, 0) // the session is offline: no credit
 	pub := connectV5(t, b.addr, nil)
 	for i := range 12 {
 		pub.publish(t, &paho.Publish{Topic: "of/x", QoS: 0, Payload: []byte{byte('a' + i)}})
@@ -198,7 +199,8 @@ func TestSessionQueueOverflow(t *testing.T) {
 	deadline := time.Now().Add(opTimeout)
 	for b.srv.Stats().QoS0Dropped < 7 {
 		if time.Now().After(deadline) {
-			t.Fatalf("dropped %d, want 7", b.srv.Stats().QoS0Dropped)
+			qs, _ := b.x.Queue(sessionQueue(id))
+			t.Fatalf("dropped %d, want 7 (queue %+v)", b.srv.Stats().QoS0Dropped, qs)
 		}
 		time.Sleep(10 * time.Millisecond)
 	}
@@ -213,4 +215,47 @@ func TestSessionQueueOverflow(t *testing.T) {
 	if got != "hijkl" {
 		t.Errorf("got %q, want the 5 newest (drop-head)", got)
 	}
+}
+
+func waitConnections(t testing.TB, b *broker, n int64) {
+	t.Helper()
+	deadline := time.Now().Add(opTimeout)
+	for b.srv.Stats().Connections != n {
+		if time.Now().After(deadline) {
+			t.Fatalf("connections %d, want %d", b.srv.Stats().Connections, n)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+}
+
+// TestTopicAliasInbound checks a publish that names its topic only by an
+// alias is authorized and routed on the aliased topic, and that an unknown
+// alias is a protocol error.
+func TestTopicAliasInbound(t *testing.T) {
+	b := startBroker(t)
+	sub := connectV5(t, b.addr, nil)
+	sub.subscribe(t, "alias/#", 0)
+	c := dialRaw(t, b.addr)
+	ca := c.connect(t, 5, clientID("alias"))
+	if v := connackProp(ca.body, 0x22); len(v) != 2 || v[1] == 0 && v[0] == 0 {
+		t.Errorf("CONNACK Topic Alias Maximum %x", v)
+	}
+	aliasProps := []byte{0x03, 0x23, 0x00, 0x03}
+	for _, p := range [][]byte{
+		rawPacket(0x30, rawStr("alias/in"), aliasProps, []byte("one")),
+		rawPacket(0x30, rawStr(""), aliasProps, []byte("two")),
+	} {
+		if _, err := c.Write(p); err != nil {
+			t.Fatal(err)
+		}
+	}
+	for _, want := range []string{"one", "two"} {
+		if m := sub.In.next(t, recvTimeout); m.Topic != "alias/in" || string(m.Payload) != want {
+			t.Errorf("got %v, want %s on alias/in", m, want)
+		}
+	}
+	if _, err := c.Write(rawPacket(0x30, rawStr(""), []byte{0x03, 0x23, 0x00, 0x04}, []byte("x"))); err != nil {
+		t.Fatal(err)
+	}
+	c.expectClosed(t, 0x82)
 }
