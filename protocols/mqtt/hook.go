@@ -357,6 +357,13 @@ func (h *gateway) checkPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 		h.closeConn(cl, v5, packets.ErrTopicNameInvalid)
 		return pk, packets.ErrRejectPacket
 	}
+	if !v5 && pk.FixedHeader.Qos > 0 && !h.OnACLCheck(cl, topic, true) {
+		// MQTT-3.3.5-2: 3.1.1 cannot refuse a publish, so the connection is
+		// closed. mochi would first write a DISCONNECT, which 3.1.1 does not
+		// have; closing the socket here avoids it.
+		h.closeConn(cl, false, packets.ErrNotAuthorized)
+		return pk, packets.ErrRejectPacket
+	}
 	if len(topic) >= len(mochi.SysPrefix) && strings.EqualFold(topic[:len(mochi.SysPrefix)], mochi.SysPrefix) {
 		// MQTT 5 §4.7.2: clients should not publish to $SYS topics.
 		h.srv.rejected.Add(1)

@@ -259,3 +259,72 @@ func TestTopicAliasInbound(t *testing.T) {
 	}
 	c.expectClosed(t, 0x82)
 }
+
+// TestDeniedPublishV3 checks a 3.1.1 client whose QoS 1 publish is not
+// authorized is disconnected without a DISCONNECT packet (MQTT-3.3.5-2),
+// and its QoS 0 one is dropped.
+func TestDeniedPublishV3(t *testing.T) {
+	b := startBroker(t)
+	c := dialRaw(t, b.addr)
+	c.connect(t, 4, clientID("deny3"))
+	if _, err := c.Write(rawPublish0(4, "denied/x", []byte("q0"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.readTimeout(quietPeriod); !isTimeout(err) {
+		t.Fatalf("QoS 0 denied publish: %v, want silence", err)
+	}
+	if _, err := c.Write(rawPacket(0x32, rawStr("denied/x"), []byte{0, 1}, []byte("q1"))); err != nil {
+		t.Fatal(err)
+	}
+	c.expectClosed(t)
+}
+
+// TestQoS2OutboundResume checks the QoS 2 handshake toward a subscriber:
+// the delivery is settled at PUBREC, and a PUBREL not completed when the
+// connection dropped is sent again on resume, not the PUBLISH.
+func TestQoS2OutboundResume(t *testing.T) {
+	b := startBroker(t)
+	id := clientID("q2")
+	expiry := []byte{0x05, 0x11, 0, 0, 0x01, 0x2c}
+	c := dialRaw(t, b.addr)
+	c.connectWith(t, 5, id, true, expiry)
+	c.subscribe(t, "q2/x", 2)
+	pub := connectV5(t, b.addr, nil)
+	pub.publish(t, &paho.Publish{Topic: "q2/x", QoS: 2, Payload: []byte("exactly once")})
+	p := parsePublish5(t, c.read(t))
+	if p.qos != 2 || string(p.payload) != "exactly once" {
+		t.Fatalf("got %+v", p)
+	}
+	if _, err := c.Write(rawPacket(0x50, []byte{byte(p.id >> 8), byte(p.id)})); err != nil { // PUBREC
+		t.Fatal(err)
+	}
+	rel := c.read(t)
+	if rel.first != 0x62 || rel.body[0] != byte(p.id>>8) || rel.body[1] != byte(p.id) {
+		t.Fatalf("want PUBREL for %d, got %#x %x", p.id, rel.first, rel.body)
+	}
+	deadline := time.Now().Add(opTimeout)
+	for {
+		qs, _ := b.x.Queue(sessionQueue(id))
+		if qs.Unsettled == 0 && qs.Ready == 0 {
+			break
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("delivery not settled after PUBREC: %+v", qs)
+		}
+		time.Sleep(5 * time.Millisecond)
+	}
+	_ = c.Close()
+	waitConnections(t, b, 1)
+	again := dialRaw(t, b.addr)
+	again.connectWith(t, 5, id, false, expiry)
+	rel = again.read(t)
+	if rel.first != 0x62 || rel.body[1] != byte(p.id) {
+		t.Fatalf("on resume want PUBREL for %d, got %#x %x", p.id, rel.first, rel.body)
+	}
+	if _, err := again.Write(rawPacket(0x70, []byte{byte(p.id >> 8), byte(p.id)})); err != nil { // PUBCOMP
+		t.Fatal(err)
+	}
+	if _, err := again.readTimeout(quietPeriod); !isTimeout(err) {
+		t.Errorf("after PUBCOMP: %v, want silence", err)
+	}
+}
