@@ -331,6 +331,17 @@ func (h *gateway) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Pac
 
 func (h *gateway) checkPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
 	v5 := cl.Properties.ProtocolVersion == 5
+	if pk.FixedHeader.Qos == 2 {
+		// MQTT-4.3.3-10: until PUBREL, a PUBLISH with the same identifier
+		// (a resend after a lost PUBREC) is answered with PUBREC again and
+		// not delivered again. mochi would answer 0x91 Packet Identifier in
+		// use. Its in-flight table holds only inbound QoS 2 state here (the
+		// session tracks outbound deliveries itself).
+		if prev, ok := cl.State.Inflight.Get(pk.PacketID); ok && prev.FixedHeader.Type == packets.Pubrec {
+			_ = cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrec}, PacketID: pk.PacketID})
+			return noopAck(pk), nil
+		}
+	}
 	if pk.Properties.TopicAlias > topicAliasMaximum {
 		h.srv.rejected.Add(1)
 		h.closeConn(cl, v5, packets.ErrTopicAliasInvalid) // MQTT 5 §3.3.2.3.4

@@ -3,6 +3,7 @@ package mqtt
 import (
 	"context"
 	"errors"
+	"fmt"
 	"net"
 	"testing"
 	"time"
@@ -326,5 +327,51 @@ func TestQoS2OutboundResume(t *testing.T) {
 	}
 	if _, err := again.readTimeout(quietPeriod); !isTimeout(err) {
 		t.Errorf("after PUBCOMP: %v, want silence", err)
+	}
+}
+
+// TestQoS2InboundDuplicate resends a QoS 2 PUBLISH with DUP before
+// PUBREL: it is acknowledged with a successful PUBREC and delivered once
+// (MQTT-4.3.3-10).
+func TestQoS2InboundDuplicate(t *testing.T) {
+	b := startBroker(t)
+	sub := connectV5(t, b.addr, nil)
+	sub.subscribe(t, "eo/#", 2)
+	for _, level := range []byte{4, 5} {
+		t.Run(fmt.Sprint(level), func(t *testing.T) {
+			c := dialRaw(t, b.addr)
+			c.connect(t, level, clientID("eo"))
+			var props []byte
+			if level == 5 {
+				props = []byte{0}
+			}
+			pub := func(first byte, payload string) []byte {
+				return rawPacket(first, rawStr("eo/x"), []byte{1, 7}, props, []byte(payload))
+			}
+			expect := func(typ byte) {
+				t.Helper()
+				p := c.read(t)
+				if p.first>>4 != typ || p.body[0] != 1 || p.body[1] != 7 || len(p.body) > 2 && p.body[2] >= 0x80 {
+					t.Fatalf("got %#x %x, want type %d success", p.first, p.body, typ)
+				}
+			}
+			for _, step := range []struct {
+				b   []byte
+				typ byte
+			}{
+				{pub(0x34, "once"), 5}, {pub(0x3C, "once"), 5}, {[]byte{0x62, 2, 1, 7}, 7},
+				{pub(0x34, "twice"), 5}, {[]byte{0x62, 2, 1, 7}, 7},
+			} {
+				if _, err := c.Write(step.b); err != nil {
+					t.Fatal(err)
+				}
+				expect(step.typ)
+			}
+			got := sub.In.collect(t, 2, recvTimeout)
+			if string(got[0].Payload) != "once" || string(got[1].Payload) != "twice" {
+				t.Errorf("got %v", got)
+			}
+			sub.In.quiet(t, quietPeriod)
+		})
 	}
 }
