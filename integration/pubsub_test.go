@@ -379,15 +379,32 @@ func TestWill(t *testing.T) {
 		// are sent with the Will Message when it is published).
 		watch5 := connectV5(t, b.MQTTAddr, nil)
 		watch5.subscribe(t, "wills/v5", 1)
-		conn := dialTCP(t, b.MQTTAddr)
+		// The CONNECT is written by hand: paho.golang v0.23.0 packs Will
+		// Properties as CONNECT properties and so drops every property
+		// that is valid only for PUBLISH (content type, response topic,
+		// correlation data, payload format, message expiry).
 		pf, exp := byte(1), uint32(600)
 		user := paho.UserProperties{{Key: "who", Value: "v5"}, {Key: "who", Value: "again"}}
-		connectV5Conn(t, conn, &paho.Connect{
-			ClientID: clientID("will-v5"), CleanStart: true, KeepAlive: 30,
-			WillMessage: &paho.WillMessage{Topic: "wills/v5", QoS: 1, Payload: []byte("v5 went away")},
-			WillProperties: &paho.WillProperties{ContentType: "text/plain", ResponseTopic: "wills/reply",
-				CorrelationData: []byte{7, 0, 7}, PayloadFormat: &pf, MessageExpiry: &exp, User: user},
-		})
+		var props []byte
+		props = append(props, 0x01, pf)                                                    // Payload Format Indicator
+		props = append(props, 0x02, byte(exp>>24), byte(exp>>16), byte(exp>>8), byte(exp)) // Message Expiry Interval
+		props = append(append(props, 0x03), str("text/plain")...)                          // Content Type
+		props = append(append(props, 0x08), str("wills/reply")...)                         // Response Topic
+		props = append(props, 0x09, 0x00, 0x03, 7, 0, 7)                                   // Correlation Data
+		for _, u := range user {
+			props = append(append(append(props, 0x26), str(u.Key)...), str(u.Value)...) // User Property
+		}
+		vh := append(str("MQTT"), 5, 0x0E, 0x00, 0x1E, 0x00) // will flag, will QoS 1, clean start; keep alive 30 s; no properties
+		payload := append(str(clientID("will-v5")), varint(len(props))...)
+		payload = append(payload, props...)
+		payload = append(append(payload, str("wills/v5")...), str("v5 went away")...)
+		conn := dialRaw(t, b.MQTTAddr)
+		if _, err := conn.Write(packet(0x10, vh, payload)); err != nil {
+			t.Fatal(err)
+		}
+		if p, err := conn.read(opTimeout); err != nil || p.Type() != 2 || len(p.Body) < 2 || p.Body[1] != 0 {
+			t.Fatalf("CONNACK %x, %v", p.Body, err)
+		}
 		_ = conn.Close()
 		m := watch.next(t, recvTimeout)
 		if m.Topic != "wills/v5" || string(m.Payload) != "v5 went away" {
