@@ -42,7 +42,7 @@ type Message struct {
 
 	// Properties (AMQP 1.0 §3.2.4 names; see docs/mapping.md for MQTT and STOMP).
 	CorrelationID []byte // MQTT Correlation Data is binary, so this is too
-	ReplyTo       string // a rendered address as the publisher wrote it
+	ReplyTo       string // canonical: MQTT rendering, "$queue/" for a queue (address.FormatReplyTo, docs/mapping.md)
 	Subject       string
 	UserID        string // the authenticated user, stamped by the broker
 	GroupID       string

@@ -93,11 +93,15 @@ func parseFilter(f string) (parsedFilter, error) {
 // publishTarget maps a PUBLISH topic to the address the message is routed
 // to. "$queue/<name>" sends to the named queue (created on demand,
 // DESIGN.md §4), so the message's address is <name> and the exchange is
-// asked to ensure the queue.
+// asked to ensure the queue. A canonical reply-to is such a topic too
+// (docs/mapping.md "Reply-to"), so an MQTT 5 responder publishes to the
+// Response Topic as is. A temporary reply queue ("$queue/$tmp/...", another
+// front-end's) is never created here: it exists while its requester is
+// connected, and re-creating it afterwards would keep replies nobody reads.
 func publishTarget(topic string) (a address.Address, ensureQueue bool, err error) {
 	if hasPrefixFold(topic, queuePrefix) {
 		a, err = address.ParseMQTTTopic(topic[len(queuePrefix):])
-		return a, true, err
+		return a, err == nil && !address.IsTemp(a), err
 	}
 	a, err = address.ParseMQTTTopic(topic)
 	return a, false, err

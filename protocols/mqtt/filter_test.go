@@ -66,6 +66,8 @@ func TestPublishTarget(t *testing.T) {
 		{in: "a/b", addr: "a/b"},
 		{in: "$queue/orders", addr: "orders", ensure: true},
 		{in: "$QUEUE/x/y", addr: "x/y", ensure: true},
+		{in: "$queue/$tmp/stomp/c-1/r", addr: "$tmp/stomp/c-1/r"}, // a reply to a temporary queue creates none
+		{in: "$tmp/stomp/c-1/r", addr: "$tmp/stomp/c-1/r"},
 		{in: "$queue/", bad: true},
 		{in: "a/+", bad: true},
 		{in: "", bad: true},

@@ -219,7 +219,10 @@ func (h *gateway) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 		return true
 	}
 	a, _, err := publishTarget(topic)
-	if err == nil && h.srv.auth.Authorize(c.ident, auth.Publish, address.Exact(a)) {
+	// A temporary reply queue's address holds its requester's random
+	// connection id, so knowing it is the permission to reply, as for
+	// STOMP senders (docs/mapping.md "Reply-to").
+	if err == nil && (address.IsTemp(a) || h.srv.auth.Authorize(c.ident, auth.Publish, address.Exact(a))) {
 		return true
 	}
 	h.srv.rejected.Add(1)

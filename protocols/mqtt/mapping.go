@@ -58,6 +58,9 @@ func messageFromPublish(pk *packets.Packet, a address.Address, origin message.Or
 	}
 	p := &pk.Properties
 	m.ContentType = p.ContentType
+	// A Response Topic is already a canonical reply-to (a topic, or
+	// "$queue/<name>" for a queue; docs/mapping.md "Reply-to"), kept as
+	// written so that an MQTT → MQTT hop is exact.
 	m.ReplyTo = p.ResponseTopic
 	if len(p.CorrelationData) > 0 {
 		m.CorrelationID = p.CorrelationData
@@ -155,7 +158,9 @@ func publishFromMessage(m *message.Message, qos byte, retain, v5 bool, now time.
 	} else if m.ContentType != "" {
 		lossy++
 	}
-	// MQTT-3.3.2-14: a Response Topic is a Topic Name, so no wildcards.
+	// ReplyTo is canonical: the Response Topic as it stands, which a
+	// responder publishes to unchanged. MQTT-3.3.2-14: a Response Topic is
+	// a Topic Name, so no wildcards.
 	if validString(m.ReplyTo) && !strings.ContainsAny(m.ReplyTo, "+#") {
 		p.ResponseTopic = m.ReplyTo
 	} else if m.ReplyTo != "" {

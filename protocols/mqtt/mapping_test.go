@@ -205,3 +205,50 @@ func FuzzMappingRoundTrip(f *testing.F) {
 		}
 	})
 }
+
+// TestMapReplyTo is the MQTT half of docs/mapping.md "Reply-to": the
+// Response Topic is the canonical reply-to as it stands, in both
+// directions, so an MQTT 5 responder publishes to it unchanged and reaches
+// a STOMP requester's queue or topic.
+func TestMapReplyTo(t *testing.T) {
+	stomp := message.Origin{Protocol: message.ProtocolSTOMP, ClientID: "s1"}
+	for _, tc := range []struct {
+		name    string
+		replyTo string // canonical, as another front-end stores it
+		want    string // Response Topic
+		lossy   int
+	}{
+		{"topic", "replies/c1", "replies/c1", 0},
+		{"queue", "$queue/rpc", "$queue/rpc", 0},
+		{"STOMP temporary queue", "$queue/$tmp/stomp/ab-1-cd/r", "$queue/$tmp/stomp/ab-1-cd/r", 0},
+		{"a STOMP sender's foreign destination, as written", "/exchange/amq.direct/x", "/exchange/amq.direct/x", 0},
+		{"not a topic name", "a/+", "", 1},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			m := &message.Message{Address: address.MustParseMQTT("t"), Priority: 4, ReplyTo: tc.replyTo,
+				Annotations: message.Annotations{Origin: stomp,
+					Native: message.Headers{{Key: "stomp.reply-to", Value: message.String("/queue/ignored")}}}}
+			pk, lossy := publishFromMessage(m, 1, false, true, time.Now())
+			if pk.Properties.ResponseTopic != tc.want || lossy != tc.lossy {
+				t.Fatalf("Response Topic %q lossy %d, want %q lossy %d", pk.Properties.ResponseTopic, lossy, tc.want, tc.lossy)
+			}
+			if tc.lossy != 0 {
+				return
+			}
+			// Ingress keeps it as written: the Response Topic an MQTT
+			// requester sets is already canonical.
+			in := packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Publish}, TopicName: "t",
+				Properties: packets.Properties{ResponseTopic: tc.want}}
+			if got := messageFromPublish(&in, address.MustParseMQTT("t"), origin, time.Now()).ReplyTo; got != tc.replyTo {
+				t.Fatalf("ingress ReplyTo %q, want %q", got, tc.replyTo)
+			}
+			// And a responder's publish to it lands where the requester
+			// listens.
+			a, ensure, err := publishTarget(tc.want)
+			want, queue, perr := address.ParseReplyTo(tc.replyTo)
+			if err != nil || perr != nil || !a.Equal(want) || ensure != (queue && !address.IsTemp(want)) {
+				t.Fatalf("publishTarget(%q) = %q, %v, %v; want %q", tc.want, a, ensure, err, want)
+			}
+		})
+	}
+}

@@ -20,8 +20,9 @@ const (
 
 // tempRoot is the first segment of every temporary reply queue's address.
 // "$" keeps them out of reach of "#" and "+" subscriptions (MQTT-4.7.2-1),
-// so replies are not copied to wildcard subscribers.
-const tempRoot = "$tmp"
+// so replies are not copied to wildcard subscribers. It is the core's
+// constant because other front-ends let their clients reply there too.
+const tempRoot = address.TempRoot
 
 type destKind uint8
 

@@ -126,7 +126,12 @@ func messageFromSend(f *frame.Frame, in sendInput) (*message.Message, error) {
 				}
 				v = r
 			}
-			m.ReplyTo = v
+			// The header as written (after the temp-queue rewrite) goes back
+			// to STOMP subscribers verbatim, so a STOMP → STOMP hop is
+			// lossless even for an alias (/amq/queue/) or another broker's
+			// naming; every other protocol reads the canonical form.
+			m.ReplyTo = canonicalReplyTo(v)
+			m.Annotations.Native = append(m.Annotations.Native, message.Header{Key: nativeReplyTo, Value: message.String(v)})
 		case hExpires:
 			ms, err := strconv.ParseInt(v, 10, 64)
 			if err != nil || ms < 0 {
@@ -285,25 +290,47 @@ func appendMessage(dst []byte, m *message.Message, md messageMeta, v frame.Versi
 	return append(dst, 0)
 }
 
-// stompReplyTo renders a message's ReplyTo as a destination a STOMP client
-// can SEND to. STOMP senders' values pass as written; other front-ends
-// keep theirs as their clients wrote them (DESIGN.md §2), so an MQTT topic
-// becomes /topic/<topic>, AMQP's /queues/x and /topics/x become /queue/x
-// and /topic/x, and a bare AMQP address (a queue) /queue/<address>.
-func stompReplyTo(m *message.Message) string {
-	v := m.ReplyTo
-	switch {
-	case strings.HasPrefix(v, prefixTopic), strings.HasPrefix(v, prefixQueue),
-		strings.HasPrefix(v, prefixAMQQueue), strings.HasPrefix(v, prefixTempQueue):
+// nativeReplyTo keeps a SEND's reply-to header as written in
+// Annotations.Native, for STOMP subscribers only.
+const nativeReplyTo = "stomp.reply-to"
+
+// canonicalReplyTo maps a reply-to header to the canonical form of
+// Message.ReplyTo (docs/mapping.md "Reply-to"): /topic/a/b becomes "a/b",
+// /queue/x and /amq/queue/x become "$queue/x" (a /temp-queue/ has been
+// rewritten to its /queue/$tmp/... address before). A value that names no
+// Rosetta address (another prefix, a wildcard, a level holding "/") is kept
+// as written: it means something only to its writer's peers, and a STOMP
+// subscriber gets it back unchanged.
+func canonicalReplyTo(v string) string {
+	d, err := parseDestination(v)
+	if err != nil || d.kind == destTemp {
 		return v
-	case strings.HasPrefix(v, "/queues/"):
-		return prefixQueue + v[len("/queues/"):]
-	case strings.HasPrefix(v, "/topics/"):
-		return prefixTopic + v[len("/topics/"):]
-	case strings.HasPrefix(v, "/"):
-		return v // another broker's naming: as written
-	case m.Annotations.Origin.Protocol == message.ProtocolAMQP:
-		return prefixQueue + v
 	}
-	return prefixTopic + renderAddress(strings.Split(v, "/"))
+	a, err := parseAddress(d.rest)
+	if err != nil {
+		return v
+	}
+	if s, ok := address.FormatReplyTo(a, d.kind == destQueue); ok {
+		return s
+	}
+	return v
+}
+
+// stompReplyTo renders a message's ReplyTo as a destination a STOMP client
+// can SEND to. A STOMP sender's header is returned as written; otherwise
+// ReplyTo is in canonical form, "$queue/x" → /queue/x and "a/b" → /topic/a/b,
+// each level escaped as in a destination. A value that is not canonical (it
+// holds a wildcard) passes as written.
+func stompReplyTo(m *message.Message) string {
+	if v, ok := m.Annotations.Native.Get(nativeReplyTo); ok && v.Kind() == message.KindString {
+		return v.Str()
+	}
+	a, queue, err := address.ParseReplyTo(m.ReplyTo)
+	switch {
+	case err != nil:
+		return m.ReplyTo
+	case queue:
+		return prefixQueue + renderAddress(a)
+	}
+	return prefixTopic + renderAddress(a)
 }

@@ -32,6 +32,19 @@ func goldenMessage(mod func(*message.Message)) *message.Message {
 	return m
 }
 
+// goldenReply is the message of a SEND whose only header is a reply-to:
+// ReplyTo in canonical form, the header as written for STOMP subscribers.
+func goldenReply(canonical, written string) *message.Message {
+	return goldenMessage(func(m *message.Message) {
+		m.ReplyTo = canonical
+		m.Annotations.Native = nativeReply(written)
+	})
+}
+
+func nativeReply(written string) message.Headers {
+	return message.Headers{{Key: nativeReplyTo, Value: message.String(written)}}
+}
+
 func TestMapSendGolden(t *testing.T) {
 	replyTo := func(v string) (string, error) {
 		if rest, ok := strings.CutPrefix(v, prefixTempQueue); ok {
@@ -57,14 +70,27 @@ func TestMapSendGolden(t *testing.T) {
 				m.Body = []byte(`{"t":21}`)
 				m.ContentType, m.ContentEncoding = "application/json", "gzip"
 				m.CorrelationID = []byte("c-42")
-				m.ReplyTo = "/queue/replies"
+				m.ReplyTo = "$queue/replies"
+				m.Annotations.Native = nativeReply("/queue/replies")
 				m.Priority = 7
 				m.Durable = true
 				m.Annotations.QoS = 1
 				m.Annotations.Trace = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01"
 			})},
 		{name: "temp-queue reply-to is rewritten", kv: []string{"reply-to", "/temp-queue/r"},
-			want: goldenMessage(func(m *message.Message) { m.ReplyTo = "/queue/$tmp/stomp/c-1/r" })},
+			want: goldenReply("$queue/$tmp/stomp/c-1/r", "/queue/$tmp/stomp/c-1/r")},
+		{name: "topic reply-to is canonical", kv: []string{"reply-to", "/topic/replies/c1"},
+			want: goldenReply("replies/c1", "/topic/replies/c1")},
+		{name: "amq/queue reply-to is a queue", kv: []string{"reply-to", "/amq/queue/rpc"},
+			want: goldenReply("$queue/rpc", "/amq/queue/rpc")},
+		{name: "escaped reply-to level", kv: []string{"reply-to", "/topic/rates/50%25"},
+			want: goldenReply("rates/50%", "/topic/rates/50%25")},
+		{name: "reply-to level holding a slash stays as written", kv: []string{"reply-to", "/topic/a%2Fb"},
+			want: goldenReply("/topic/a%2Fb", "/topic/a%2Fb")},
+		{name: "wildcard reply-to stays as written", kv: []string{"reply-to", "/topic/a/*"},
+			want: goldenReply("a/*", "/topic/a/*")},
+		{name: "foreign reply-to stays as written", kv: []string{"reply-to", "/exchange/amq.direct/x"},
+			want: goldenReply("/exchange/amq.direct/x", "/exchange/amq.direct/x")},
 		{name: "expires absolute", kv: []string{"expires", "1777636800500"},
 			want: goldenMessage(func(m *message.Message) { m.Expires = time.UnixMilli(1777636800500).UTC() })},
 		{name: "expires 0 means never", kv: []string{"expires", "0"}, want: goldenMessage(nil)},
@@ -123,26 +149,34 @@ func TestMapSendGolden(t *testing.T) {
 	}
 }
 
+// TestMapReplyTo is the egress half of docs/mapping.md "Reply-to": what a
+// STOMP subscriber reads in reply-to for each canonical ReplyTo.
 func TestMapReplyTo(t *testing.T) {
 	for _, tc := range []struct {
-		origin message.Protocol
+		name   string
 		in     string
+		native string // the STOMP sender's header, "" for other origins
 		want   string
 	}{
-		{message.ProtocolSTOMP, "/queue/$tmp/stomp/c-1/r", "/queue/$tmp/stomp/c-1/r"},
-		{message.ProtocolSTOMP, "/topic/a/b", "/topic/a/b"},
-		{message.ProtocolSTOMP, "/temp-queue/r", "/temp-queue/r"},
-		{message.ProtocolMQTT, "devices/42/replies", "/topic/devices/42/replies"},
-		{message.ProtocolMQTT, "rates/50%", "/topic/rates/50%25"},
-		{message.ProtocolAMQP, "/queues/replies", "/queue/replies"},
-		{message.ProtocolAMQP, "/topics/a/b", "/topic/a/b"},
-		{message.ProtocolAMQP, "replies", "/queue/replies"},
-		{message.ProtocolAMQP, "/exchanges/amq.topic/a.b", "/exchanges/amq.topic/a.b"},
+		{"MQTT topic", "devices/42/replies", "", "/topic/devices/42/replies"},
+		{"MQTT topic with a percent", "rates/50%", "", "/topic/rates/50%25"},
+		{"MQTT topic with a leading empty level", "/lead", "", "/topic//lead"},
+		{"MQTT $queue", "$queue/rpc", "", "/queue/rpc"},
+		{"MQTT $QUEUE", "$QUEUE/rpc", "", "/queue/rpc"},
+		{"STOMP temporary queue from another protocol", "$queue/$tmp/stomp/c-1/r", "", "/queue/$tmp/stomp/c-1/r"},
+		{"not canonical: as written", "a/#", "", "a/#"},
+		{"STOMP sender: as written", "$queue/rpc", "/amq/queue/rpc", "/amq/queue/rpc"},
+		{"STOMP sender, foreign form", "/exchange/x", "/exchange/x", "/exchange/x"},
 	} {
-		m := &message.Message{ReplyTo: tc.in, Annotations: message.Annotations{Origin: message.Origin{Protocol: tc.origin}}}
-		if got := stompReplyTo(m); got != tc.want {
-			t.Errorf("%s %q: got %q, want %q", tc.origin, tc.in, got, tc.want)
-		}
+		t.Run(tc.name, func(t *testing.T) {
+			m := &message.Message{ReplyTo: tc.in}
+			if tc.native != "" {
+				m.Annotations.Native = nativeReply(tc.native)
+			}
+			if got := stompReplyTo(m); got != tc.want {
+				t.Errorf("stompReplyTo(%q) = %q, want %q", tc.in, got, tc.want)
+			}
+		})
 	}
 }
 
@@ -152,7 +186,7 @@ func TestMapMessageGolden(t *testing.T) {
 		m.Body = []byte("hi")
 		m.ContentType = "text/plain"
 		m.CorrelationID = []byte("c:1")
-		m.ReplyTo = "/queue/r"
+		m.ReplyTo = "$queue/r"
 		m.Expires = time.UnixMilli(1777636800500)
 		m.Priority = 9
 		m.Durable = true
@@ -205,7 +239,7 @@ func TestMapMessageGolden(t *testing.T) {
 // TestMapRoundTrip checks that a STOMP → STOMP hop keeps what the sender
 // wrote: application headers in order with repeats, and the mapped ones.
 func TestMapRoundTrip(t *testing.T) {
-	kv := []string{"content-type", "application/xml", "correlation-id", "x", "reply-to", "/queue/back",
+	kv := []string{"content-type", "application/xml", "correlation-id", "x", "reply-to", "/amq/queue/back",
 		"priority", "2", "persistent", "true", "traceparent", "00-a-b-01",
 		"z", "1", "a", "2", "z", "3", "colon:key", "new\nline\\slash"}
 	f := frame.New(frame.SEND, append([]string{"destination", "/topic/a/b"}, kv...)...)
