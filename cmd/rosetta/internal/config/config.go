@@ -38,6 +38,7 @@ type Config struct {
 	DataDir string `yaml:"data_dir"`
 	Auth    Auth   `yaml:"auth"`
 	Limits  Limits `yaml:"limits"`
+	STOMP   STOMP  `yaml:"stomp"`
 	Queues  Queues `yaml:"queues"`
 	// ShutdownTimeout bounds the whole graceful shutdown; must be > 0.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -54,11 +55,13 @@ type Listeners struct {
 	MQTT string `yaml:"mqtt"`
 	// MQTTTLS starts only when TLS.CertFile and TLS.KeyFile are set.
 	MQTTTLS string `yaml:"mqtt_tls"`
-	// STOMP and AMQP are accepted but not started yet: those front-ends
-	// are not built.
-	STOMP string `yaml:"stomp"`
-	AMQP  string `yaml:"amqp"`
-	// HTTP serves /healthz, /readyz, /metrics and the /mqtt WebSocket.
+	STOMP   string `yaml:"stomp"`
+	// STOMPTLS starts only when TLS.CertFile and TLS.KeyFile are set.
+	STOMPTLS string `yaml:"stomp_tls"`
+	// AMQP is accepted but not started yet: that front-end is not built.
+	AMQP string `yaml:"amqp"`
+	// HTTP serves /healthz, /readyz, /metrics and the /mqtt and /stomp
+	// WebSockets.
 	HTTP string `yaml:"http"`
 }
 
@@ -125,6 +128,36 @@ type Limits struct {
 	ReceiveMaximum     int `yaml:"receive_maximum"`      // inbound QoS>0 in flight per client (MQTT 5), at most 65535
 	MaxInflight        int `yaml:"max_inflight"`         // outbound in flight to a client that states no Receive Maximum
 	SessionQueueLength int `yaml:"session_queue_length"` // undelivered messages per session
+}
+
+// STOMP configures the STOMP front-end beyond the shared limits
+// (limits.max_connections and limits.max_subscriptions apply to it too).
+// For the sizes and counts, 0 means the default, which is the value
+// Defaults sets; negative values are refused.
+type STOMP struct {
+	MaxFrameSize         int `yaml:"max_frame_size"`         // bytes per inbound frame, headers and body
+	MaxBodySize          int `yaml:"max_body_size"`          // bytes per inbound body
+	MaxHeaders           int `yaml:"max_headers"`            // headers per inbound frame
+	MaxHeaderLine        int `yaml:"max_header_line"`        // bytes per header line
+	MaxTransactions      int `yaml:"max_transactions"`       // open at once per connection
+	MaxTransactionFrames int `yaml:"max_transaction_frames"` // SEND/ACK/NACK frames buffered per transaction
+	// Prefetch is the unacknowledged-message cap of a client or
+	// client-individual subscription without a prefetch-count header.
+	Prefetch int `yaml:"prefetch"`
+	// MaxPrefetch caps a prefetch-count header.
+	MaxPrefetch int `yaml:"max_prefetch"`
+	// HeartBeatSend is the shortest interval at which the server offers to
+	// send heart-beats, HeartBeatReceive the interval at which it asks for
+	// the client's (the CONNECTED heart-beat header; the larger of each and
+	// the client's wish is used). As on the wire, 0 means none.
+	HeartBeatSend    time.Duration `yaml:"heart_beat_send"`
+	HeartBeatReceive time.Duration `yaml:"heart_beat_receive"`
+	// ConnectTimeout bounds the time from accept to a complete CONNECT;
+	// 0 means the default.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// WriteTimeout bounds each socket write: a client that does not read
+	// within it is closed as a slow consumer. 0 means the default.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
 }
 
 // Maximums that the wire protocols impose.
@@ -249,11 +282,12 @@ func Defaults(withFile bool) Config {
 	addr := func(port int) string { return net.JoinHostPort(host, strconv.Itoa(port)) }
 	return Config{
 		Listeners: Listeners{
-			MQTT:    addr(1883),
-			MQTTTLS: addr(8883),
-			STOMP:   addr(61613),
-			AMQP:    addr(5672),
-			HTTP:    addr(8080),
+			MQTT:     addr(1883),
+			MQTTTLS:  addr(8883),
+			STOMP:    addr(61613),
+			STOMPTLS: addr(61614),
+			AMQP:     addr(5672),
+			HTTP:     addr(8080),
 		},
 		DataDir: "./data",
 		Limits: Limits{
@@ -263,6 +297,22 @@ func Defaults(withFile bool) Config {
 			ReceiveMaximum:     1024,
 			MaxInflight:        256,
 			SessionQueueLength: 100_000,
+		},
+		// The STOMP front-end's own defaults (protocols/stomp), stated here
+		// so that docs and `serve` agree; a test in cmd/rosetta checks them.
+		STOMP: STOMP{
+			MaxFrameSize:         1<<20 + 64<<10,
+			MaxBodySize:          1 << 20,
+			MaxHeaders:           128,
+			MaxHeaderLine:        16 << 10,
+			MaxTransactions:      16,
+			MaxTransactionFrames: 10_000,
+			Prefetch:             100,
+			MaxPrefetch:          10_000,
+			HeartBeatSend:        100 * time.Millisecond,
+			HeartBeatReceive:     100 * time.Millisecond,
+			ConnectTimeout:       10 * time.Second,
+			WriteTimeout:         10 * time.Second,
 		},
 		Queues: Queues{
 			Overflow:   DropHead,
@@ -308,29 +358,39 @@ func (c *Config) StaticAuth() auth.StaticConfig {
 
 // Listener is one configured listener.
 type Listener struct {
-	Name string // "mqtt", "mqtt_tls", "stomp", "amqp", "http": the YAML key
+	Name string // "mqtt", "mqtt_tls", "stomp", "stomp_tls", "amqp", "http": the YAML key
 	Addr string // as configured, never Off
 }
 
 // EnabledListeners returns the listeners that are not Off, in a fixed
-// order. mqtt_tls is left out when no certificate is configured, because
-// it does not start then.
+// order. The TLS listeners are left out when no certificate is
+// configured, because they do not start then.
 func (c *Config) EnabledListeners() []Listener {
 	var out []Listener
-	for _, l := range []Listener{
-		{"mqtt", c.Listeners.MQTT},
-		{"mqtt_tls", c.Listeners.MQTTTLS},
-		{"stomp", c.Listeners.STOMP},
-		{"amqp", c.Listeners.AMQP},
-		{"http", c.Listeners.HTTP},
-	} {
-		if IsOff(l.Addr) || (l.Name == "mqtt_tls" && !c.TLS.Enabled()) {
+	for _, l := range c.allListeners() {
+		if IsOff(l.Addr) || (IsTLSListener(l.Name) && !c.TLS.Enabled()) {
 			continue
 		}
 		out = append(out, l)
 	}
 	return out
 }
+
+// allListeners returns every listener, Off or not, in a fixed order.
+func (c *Config) allListeners() []Listener {
+	return []Listener{
+		{"mqtt", c.Listeners.MQTT},
+		{"mqtt_tls", c.Listeners.MQTTTLS},
+		{"stomp", c.Listeners.STOMP},
+		{"stomp_tls", c.Listeners.STOMPTLS},
+		{"amqp", c.Listeners.AMQP},
+		{"http", c.Listeners.HTTP},
+	}
+}
+
+// IsTLSListener reports whether the named listener speaks TLS and so
+// starts only when a certificate is configured.
+func IsTLSListener(name string) bool { return name == "mqtt_tls" || name == "stomp_tls" }
 
 // IsOff reports whether a listener address disables the listener.
 func IsOff(addr string) bool { return strings.EqualFold(addr, Off) }

@@ -61,7 +61,7 @@ func TestDefaults(t *testing.T) {
 
 func TestParse(t *testing.T) {
 	full := `
-listeners: {mqtt: "127.0.0.1:1884", mqtt_tls: off, stomp: ":61613", amqp: ":5672", http: ":8081"}
+listeners: {mqtt: "127.0.0.1:1884", mqtt_tls: off, stomp: ":61613", stomp_tls: ":61615", amqp: ":5672", http: ":8081"}
 tls: {cert_file: c.pem, key_file: k.pem, client_ca_file: ca.pem}
 data_dir: /var/lib/rosetta
 auth:
@@ -73,12 +73,25 @@ auth:
   anonymous_permissions: [{action: subscribe, pattern: "public/#"}]
   default_permissions: [{action: subscribe, pattern: "users/{username}/#"}]
 limits: {max_packet_size: 2048, max_connections: 10, max_subscriptions: 5, receive_maximum: 16, max_inflight: 8, session_queue_length: 50}
+stomp:
+  max_frame_size: 4096
+  max_body_size: 2048
+  max_headers: 10
+  max_header_line: 512
+  max_transactions: 2
+  max_transaction_frames: 20
+  prefetch: 5
+  max_prefetch: 50
+  heart_beat_send: 0s
+  heart_beat_receive: 30s
+  connect_timeout: 2s
+  write_timeout: 4s
 queues: {max_length: 10, max_bytes: 4096, overflow: reject-publish, ttl: 1m, max_deliveries: 3, dead_letter: "dead", auto_create: false, dead_letter_expired: true}
 shutdown_timeout: 3s
 log: {level: debug, format: json}
 `
 	want := Config{
-		Listeners: Listeners{MQTT: "127.0.0.1:1884", MQTTTLS: "off", STOMP: ":61613", AMQP: ":5672", HTTP: ":8081"},
+		Listeners: Listeners{MQTT: "127.0.0.1:1884", MQTTTLS: "off", STOMP: ":61613", STOMPTLS: ":61615", AMQP: ":5672", HTTP: ":8081"},
 		TLS:       TLS{CertFile: "c.pem", KeyFile: "k.pem", ClientCAFile: "ca.pem"},
 		DataDir:   "/var/lib/rosetta",
 		Auth: Auth{
@@ -89,6 +102,9 @@ log: {level: debug, format: json}
 			DefaultPermissions:   []Permission{{Action: Action(auth.Subscribe), Pattern: "users/{username}/#"}},
 		},
 		Limits:          Limits{2048, 10, 5, 16, 8, 50},
+		STOMP: STOMP{MaxFrameSize: 4096, MaxBodySize: 2048, MaxHeaders: 10, MaxHeaderLine: 512, MaxTransactions: 2,
+			MaxTransactionFrames: 20, Prefetch: 5, MaxPrefetch: 50, HeartBeatSend: 0, HeartBeatReceive: 30 * time.Second,
+			ConnectTimeout: 2 * time.Second, WriteTimeout: 4 * time.Second},
 		Queues:          Queues{10, 4096, RejectPublish, time.Minute, 3, "dead", false, true},
 		ShutdownTimeout: 3 * time.Second,
 		Log:             Log{Level: "debug", Format: FormatJSON},
@@ -146,7 +162,7 @@ func TestValidate(t *testing.T) {
 	type mod func(c *Config)
 	withFile := func(c *Config) { c.File = "rosetta.yaml" }
 	loopbackAll := func(c *Config) {
-		c.Listeners = Listeners{MQTT: "127.0.0.1:1883", MQTTTLS: "127.0.0.1:8883", STOMP: "off", AMQP: "[::1]:5672", HTTP: "localhost:8080"}
+		c.Listeners = Listeners{MQTT: "127.0.0.1:1883", MQTTTLS: "127.0.0.1:8883", STOMP: "off", STOMPTLS: "127.0.0.1:61614", AMQP: "[::1]:5672", HTTP: "localhost:8080"}
 	}
 	user := func(c *Config) { c.Auth.Users = []User{{Name: "alice", PasswordHash: testHash}} }
 	tests := []struct {
@@ -169,8 +185,25 @@ func TestValidate(t *testing.T) {
 			c.Listeners.MQTTTLS = ":8883"
 			c.TLS = TLS{CertFile: "c", KeyFile: "k"}
 		}}, "mqtt_tls (:8883)"},
+		{"stomp_tls without certificate is not exposed", true, []mod{withFile, loopbackAll, func(c *Config) { c.Listeners.STOMPTLS = ":61614" }}, ""},
+		{"stomp_tls with certificate is exposed", true, []mod{withFile, loopbackAll, func(c *Config) {
+			c.Listeners.STOMPTLS = ":61614"
+			c.TLS = TLS{CertFile: "c", KeyFile: "k"}
+		}}, "stomp_tls (:61614)"},
+		{"stomp and stomp_tls clash", false, []mod{func(c *Config) {
+			c.Listeners.STOMPTLS = c.Listeners.STOMP
+			c.TLS = TLS{CertFile: "c", KeyFile: "k"}
+		}}, "listeners.stomp_tls: address \"127.0.0.1:61613\" is also used by listeners.stomp"},
+		{"negative stomp limit", false, []mod{func(c *Config) { c.STOMP.Prefetch = -1 }}, "stomp.prefetch: must not be negative"},
+		{"zero stomp limits mean defaults", false, []mod{func(c *Config) {
+			c.STOMP = STOMP{HeartBeatSend: c.STOMP.HeartBeatSend, HeartBeatReceive: c.STOMP.HeartBeatReceive}
+		}}, ""},
+		{"stomp body larger than frame", false, []mod{func(c *Config) { c.STOMP.MaxBodySize = c.STOMP.MaxFrameSize + 1 }}, "stomp.max_body_size"},
+		{"negative heart-beat", false, []mod{func(c *Config) { c.STOMP.HeartBeatReceive = -time.Second }}, "stomp.heart_beat_receive: must not be negative"},
+		{"heart-beat finer than a millisecond", false, []mod{func(c *Config) { c.STOMP.HeartBeatSend = time.Microsecond }}, "stomp.heart_beat_send: must be whole milliseconds"},
+		{"heart-beats off", false, []mod{func(c *Config) { c.STOMP.HeartBeatSend, c.STOMP.HeartBeatReceive = 0, 0 }}, ""},
 		{"all off", true, []mod{withFile, func(c *Config) {
-			c.Listeners = Listeners{"off", "off", "OFF", "off", "off"}
+			c.Listeners = Listeners{"off", "off", "OFF", "off", "off", "off"}
 		}}, ""},
 		{"empty address", false, []mod{func(c *Config) { c.Listeners.MQTT = "" }}, `listeners.mqtt: empty address (use "off"`},
 		{"no port", false, []mod{func(c *Config) { c.Listeners.MQTT = "127.0.0.1" }}, "listeners.mqtt: address \"127.0.0.1\": want host:port"},

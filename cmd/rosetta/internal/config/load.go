@@ -58,6 +58,7 @@ type Overrides struct {
 	MQTT       *string // --mqtt
 	MQTTTLS    *string // --mqtt-tls
 	STOMP      *string // --stomp
+	STOMPTLS   *string // --stomp-tls
 	AMQP       *string // --amqp
 	HTTP       *string // --http
 	DataDir    *string // --data-dir
@@ -86,6 +87,7 @@ func EnvVars() []EnvVar {
 		{"ROSETTA_MQTT_ADDR", "listeners.mqtt", str(func(c *Config) *string { return &c.Listeners.MQTT })},
 		{"ROSETTA_MQTT_TLS_ADDR", "listeners.mqtt_tls", str(func(c *Config) *string { return &c.Listeners.MQTTTLS })},
 		{"ROSETTA_STOMP_ADDR", "listeners.stomp", str(func(c *Config) *string { return &c.Listeners.STOMP })},
+		{"ROSETTA_STOMP_TLS_ADDR", "listeners.stomp_tls", str(func(c *Config) *string { return &c.Listeners.STOMPTLS })},
 		{"ROSETTA_AMQP_ADDR", "listeners.amqp", str(func(c *Config) *string { return &c.Listeners.AMQP })},
 		{"ROSETTA_HTTP_ADDR", "listeners.http", str(func(c *Config) *string { return &c.Listeners.HTTP })},
 		{"ROSETTA_TLS_CERT_FILE", "tls.cert_file", str(func(c *Config) *string { return &c.TLS.CertFile })},
@@ -177,6 +179,7 @@ func (o Overrides) apply(c *Config) {
 		{o.MQTT, &c.Listeners.MQTT},
 		{o.MQTTTLS, &c.Listeners.MQTTTLS},
 		{o.STOMP, &c.Listeners.STOMP},
+		{o.STOMPTLS, &c.Listeners.STOMPTLS},
 		{o.AMQP, &c.Listeners.AMQP},
 		{o.HTTP, &c.Listeners.HTTP},
 		{o.DataDir, &c.DataDir},

@@ -6,6 +6,7 @@ import (
 	"net"
 	"strconv"
 	"strings"
+	"time"
 
 	"github.com/rosettamq/rosetta/core/address"
 )
@@ -22,13 +23,7 @@ func (c *Config) Validate() error {
 
 	// Listeners.
 	seen := make(map[string]string) // host:port -> listener, for clashes
-	for _, l := range []Listener{
-		{"mqtt", c.Listeners.MQTT},
-		{"mqtt_tls", c.Listeners.MQTTTLS},
-		{"stomp", c.Listeners.STOMP},
-		{"amqp", c.Listeners.AMQP},
-		{"http", c.Listeners.HTTP},
-	} {
+	for _, l := range c.allListeners() {
 		if IsOff(l.Addr) {
 			continue
 		}
@@ -37,8 +32,8 @@ func (c *Config) Validate() error {
 			add("listeners."+l.Name, "%v", err)
 			continue
 		}
-		if port == 0 || (l.Name == "mqtt_tls" && !c.TLS.Enabled()) {
-			continue // port 0 picks a free port; mqtt_tls without a certificate is not started
+		if port == 0 || (IsTLSListener(l.Name) && !c.TLS.Enabled()) {
+			continue // port 0 picks a free port; a TLS listener without a certificate is not started
 		}
 		key := net.JoinHostPort(host, strconv.Itoa(port))
 		if other, dup := seen[key]; dup {
@@ -85,6 +80,46 @@ func (c *Config) Validate() error {
 			add("limits."+f.key, "must not be negative (0 means the default), got %d", f.v)
 		case f.max > 0 && f.v > f.max:
 			add("limits."+f.key, "at most %d, got %d", f.max, f.v)
+		}
+	}
+
+	// STOMP.
+	st := c.STOMP
+	for _, f := range []struct {
+		key string
+		v   int
+	}{
+		{"max_frame_size", st.MaxFrameSize},
+		{"max_body_size", st.MaxBodySize},
+		{"max_headers", st.MaxHeaders},
+		{"max_header_line", st.MaxHeaderLine},
+		{"max_transactions", st.MaxTransactions},
+		{"max_transaction_frames", st.MaxTransactionFrames},
+		{"prefetch", st.Prefetch},
+		{"max_prefetch", st.MaxPrefetch},
+	} {
+		if f.v < 0 {
+			add("stomp."+f.key, "must not be negative (0 means the default), got %d", f.v)
+		}
+	}
+	if st.MaxBodySize > 0 && st.MaxFrameSize > 0 && st.MaxBodySize > st.MaxFrameSize {
+		add("stomp.max_body_size", "%d is larger than stomp.max_frame_size (%d), which bounds the whole frame", st.MaxBodySize, st.MaxFrameSize)
+	}
+	for _, f := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"heart_beat_send", st.HeartBeatSend},
+		{"heart_beat_receive", st.HeartBeatReceive},
+		{"connect_timeout", st.ConnectTimeout},
+		{"write_timeout", st.WriteTimeout},
+	} {
+		switch {
+		case f.v < 0:
+			add("stomp."+f.key, "must not be negative, got %v", f.v)
+		case f.v%time.Millisecond != 0:
+			// STOMP states heart-beats in milliseconds; finer would be lost.
+			add("stomp."+f.key, "must be whole milliseconds, got %v", f.v)
 		}
 	}
 
