@@ -15,6 +15,7 @@ import (
 	"github.com/rosettamq/rosetta/cmd/rosetta/internal/config"
 	"github.com/rosettamq/rosetta/core/exchange"
 	"github.com/rosettamq/rosetta/protocols/mqtt"
+	"github.com/rosettamq/rosetta/protocols/stomp"
 )
 
 // mqttFrontEnd is what the app needs from *mqtt.Server; tests use a fake.
@@ -24,6 +25,15 @@ type mqttFrontEnd interface {
 	ServeTLS(net.Listener) error
 	Shutdown(context.Context) error
 	Stats() mqtt.Stats
+}
+
+// stompFrontEnd is what the app needs from *stomp.Server; tests use a fake.
+type stompFrontEnd interface {
+	http.Handler // /stomp WebSocket
+	Serve(net.Listener) error
+	ServeTLS(net.Listener) error
+	Shutdown(context.Context) error
+	Stats() stomp.Stats
 }
 
 // broker is what the app needs from *exchange.Exchange; tests use a fake.
@@ -39,6 +49,7 @@ type app struct {
 	cfg     config.Config
 	log     *slog.Logger
 	mqtt    mqttFrontEnd
+	stomp   stompFrontEnd
 	broker  broker
 	metrics *metrics
 
@@ -55,8 +66,8 @@ type app struct {
 	errc      chan error     // a serving goroutine that stopped unexpectedly
 }
 
-func newApp(cfg config.Config, log *slog.Logger, m mqttFrontEnd, b broker) *app {
-	return &app{cfg: cfg, log: log, mqtt: m, broker: b, metrics: newMetrics(b, m)}
+func newApp(cfg config.Config, log *slog.Logger, m mqttFrontEnd, s stompFrontEnd, b broker) *app {
+	return &app{cfg: cfg, log: log, mqtt: m, stomp: s, broker: b, metrics: newMetrics(b, m, s)}
 }
 
 // run starts every listener, serves until ctx ends or a listener fails,
@@ -103,11 +114,10 @@ func (a *app) start() error {
 	}
 	var ls []bound
 	for _, l := range a.cfg.EnabledListeners() {
-		switch l.Name {
-		case "stomp", "amqp":
+		if l.Name == "amqp" {
 			// Accepted in the configuration so that files written today
-			// keep working; the front-ends are in progress.
-			a.log.Info(l.Name+" front-end not built yet; listener not started", "listener", l.Name, "addr", l.Addr)
+			// keep working; the front-end is in progress.
+			a.log.Info("amqp front-end not built yet; listener not started", "listener", l.Name, "addr", l.Addr)
 			continue
 		}
 		nl, err := net.Listen("tcp", l.Addr)
@@ -130,11 +140,18 @@ func (a *app) start() error {
 		case "mqtt_tls":
 			a.listeners = append(a.listeners, b.l)
 			a.serveLoop(b.name, func() error { return a.mqtt.ServeTLS(b.l) })
+		case "stomp":
+			a.listeners = append(a.listeners, b.l)
+			a.serveLoop(b.name, func() error { return a.stomp.Serve(b.l) })
+		case "stomp_tls":
+			a.listeners = append(a.listeners, b.l)
+			a.serveLoop(b.name, func() error { return a.stomp.ServeTLS(b.l) })
 		case "http":
 			a.http = &http.Server{
 				Handler: a.handler(),
 				// No WriteTimeout: it would cut WebSocket connections;
-				// the MQTT session enforces its own write deadlines.
+				// the MQTT and STOMP sessions enforce their own write
+				// deadlines.
 				ReadHeaderTimeout: 10 * time.Second,
 				IdleTimeout:       2 * time.Minute,
 				ErrorLog:          slog.NewLogLogger(a.log.With("listener", "http").Handler(), slog.LevelWarn),
@@ -150,7 +167,8 @@ func (a *app) start() error {
 func (a *app) serveLoop(name string, serve func() error) {
 	a.wg.Go(func() {
 		err := serve()
-		if err == nil || errors.Is(err, mqtt.ErrServerClosed) || errors.Is(err, http.ErrServerClosed) ||
+		if err == nil || errors.Is(err, mqtt.ErrServerClosed) || errors.Is(err, stomp.ErrServerClosed) ||
+			errors.Is(err, http.ErrServerClosed) ||
 			(errors.Is(err, net.ErrClosed) && !a.ready.Load()) {
 			return
 		}
@@ -182,13 +200,17 @@ func (a *app) handler() http.Handler {
 	})
 	mux.Handle("GET /metrics", a.metrics.handler(a.log))
 	mux.Handle("/mqtt", a.mqtt)
+	mux.Handle("/stomp", a.stomp)
 	return mux
 }
 
 // shutdown stops everything in order under one timeout: protocol
 // listeners (no new connections), the MQTT sessions (DISCONNECT 0x8B to
-// MQTT 5 clients), the HTTP server, then the exchange. Every step runs
-// even when an earlier one fails; the errors are joined.
+// MQTT 5 clients), the STOMP sessions (an ERROR "server shutting down",
+// over TCP and WebSocket alike), the HTTP server, then the exchange. The
+// sessions end before the exchange closes, so that their unacknowledged
+// messages are released to their queues rather than cut off. Every step
+// runs even when an earlier one fails; the errors are joined.
 func (a *app) shutdown() error {
 	a.ready.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
@@ -201,6 +223,9 @@ func (a *app) shutdown() error {
 	}
 	if err := a.mqtt.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("mqtt shutdown: %w", err))
+	}
+	if err := a.stomp.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("stomp shutdown: %w", err))
 	}
 	if a.http != nil {
 		if err := a.http.Shutdown(ctx); err != nil {
@@ -226,6 +251,7 @@ func (a *app) shutdown() error {
 
 // Compile-time checks that the real types fit the interfaces.
 var (
-	_ mqttFrontEnd = (*mqtt.Server)(nil)
-	_ broker       = (*exchange.Exchange)(nil)
+	_ mqttFrontEnd  = (*mqtt.Server)(nil)
+	_ stompFrontEnd = (*stomp.Server)(nil)
+	_ broker        = (*exchange.Exchange)(nil)
 )

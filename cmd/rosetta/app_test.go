@@ -23,11 +23,14 @@ import (
 	"github.com/rosettamq/rosetta/core/exchange"
 	"github.com/rosettamq/rosetta/core/message"
 	"github.com/rosettamq/rosetta/protocols/mqtt"
+	"github.com/rosettamq/rosetta/protocols/stomp"
 )
 
-// fakeMQTT stands in for *mqtt.Server: Serve accepts and closes
+// fakeServer stands in for a protocol front-end: Serve accepts and closes
 // connections until Shutdown.
-type fakeMQTT struct {
+type fakeServer struct {
+	name        string // "mqtt" or "stomp": recorded as <name>.Shutdown
+	closedErr   error  // what Serve returns after Shutdown (the package's ErrServerClosed)
 	rec         *recorder
 	serveErr    error         // returned by Serve at once when set
 	shutdownErr error         // returned by Shutdown
@@ -36,9 +39,7 @@ type fakeMQTT struct {
 	once        sync.Once
 }
 
-func newFakeMQTT(rec *recorder) *fakeMQTT { return &fakeMQTT{rec: rec, closed: make(chan struct{})} }
-
-func (f *fakeMQTT) Serve(l net.Listener) error {
+func (f *fakeServer) Serve(l net.Listener) error {
 	if f.serveErr != nil {
 		return f.serveErr
 	}
@@ -47,7 +48,7 @@ func (f *fakeMQTT) Serve(l net.Listener) error {
 		if err != nil {
 			select {
 			case <-f.closed:
-				return mqtt.ErrServerClosed
+				return f.closedErr
 			default:
 				return err
 			}
@@ -56,14 +57,14 @@ func (f *fakeMQTT) Serve(l net.Listener) error {
 	}
 }
 
-func (f *fakeMQTT) ServeTLS(l net.Listener) error { return f.Serve(l) }
+func (f *fakeServer) ServeTLS(l net.Listener) error { return f.Serve(l) }
 
-func (f *fakeMQTT) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
-	_, _ = io.WriteString(w, "fake mqtt websocket")
+func (f *fakeServer) ServeHTTP(w http.ResponseWriter, _ *http.Request) {
+	_, _ = io.WriteString(w, "fake "+f.name+" websocket")
 }
 
-func (f *fakeMQTT) Shutdown(ctx context.Context) error {
-	f.rec.add("mqtt.Shutdown")
+func (f *fakeServer) Shutdown(ctx context.Context) error {
+	f.rec.add(f.name + ".Shutdown")
 	f.once.Do(func() { close(f.closed) })
 	if f.blockShut {
 		<-ctx.Done()
@@ -72,7 +73,25 @@ func (f *fakeMQTT) Shutdown(ctx context.Context) error {
 	return f.shutdownErr
 }
 
+// fakeMQTT stands in for *mqtt.Server.
+type fakeMQTT struct{ *fakeServer }
+
+func newFakeMQTT(rec *recorder) *fakeMQTT {
+	return &fakeMQTT{&fakeServer{name: "mqtt", closedErr: mqtt.ErrServerClosed, rec: rec, closed: make(chan struct{})}}
+}
+
 func (f *fakeMQTT) Stats() mqtt.Stats { return mqtt.Stats{Connections: 3, QoS0Dropped: 7} }
+
+// fakeSTOMP stands in for *stomp.Server.
+type fakeSTOMP struct{ *fakeServer }
+
+func newFakeSTOMP(rec *recorder) *fakeSTOMP {
+	return &fakeSTOMP{&fakeServer{name: "stomp", closedErr: stomp.ErrServerClosed, rec: rec, closed: make(chan struct{})}}
+}
+
+func (f *fakeSTOMP) Stats() stomp.Stats {
+	return stomp.Stats{Connections: 2, Accepted: 5, FramesIn: 11, FramesOut: 13, BytesIn: 100, BytesOut: 200, Errors: 1, SlowConsumers: 1}
+}
 
 // fakeBroker stands in for *exchange.Exchange.
 type fakeBroker struct {
@@ -145,7 +164,7 @@ func (s *logSink) listeners() map[string]string {
 func testConfig(t *testing.T) config.Config {
 	t.Helper()
 	c := config.Defaults(false)
-	c.Listeners = config.Listeners{MQTT: "127.0.0.1:0", MQTTTLS: "127.0.0.1:0", STOMP: "127.0.0.1:0", AMQP: "off", HTTP: "127.0.0.1:0"}
+	c.Listeners = config.Listeners{MQTT: "127.0.0.1:0", MQTTTLS: "127.0.0.1:0", STOMP: "127.0.0.1:0", STOMPTLS: "127.0.0.1:0", AMQP: "127.0.0.1:0", HTTP: "127.0.0.1:0"}
 	c.DataDir = t.TempDir()
 	c.ShutdownTimeout = 5 * time.Second
 	if err := c.Validate(); err != nil {
@@ -157,6 +176,7 @@ func testConfig(t *testing.T) config.Config {
 type harness struct {
 	app    *app
 	mqtt   *fakeMQTT
+	stomp  *fakeSTOMP
 	broker *fakeBroker
 	rec    *recorder
 	logs   *logSink
@@ -183,12 +203,12 @@ func (h *harness) wait(t *testing.T) error {
 func startApp(t *testing.T, cfg config.Config, setup func(h *harness)) *harness {
 	t.Helper()
 	rec := &recorder{}
-	h := &harness{rec: rec, logs: &logSink{}, mqtt: newFakeMQTT(rec), broker: &fakeBroker{rec: rec}, done: make(chan error, 1)}
+	h := &harness{rec: rec, logs: &logSink{}, mqtt: newFakeMQTT(rec), stomp: newFakeSTOMP(rec), broker: &fakeBroker{rec: rec}, done: make(chan error, 1)}
 	if setup != nil {
 		setup(h)
 	}
 	log := slog.New(slog.NewJSONHandler(h.logs, nil))
-	h.app = newApp(cfg, log, h.mqtt, h.broker)
+	h.app = newApp(cfg, log, h.mqtt, h.stomp, h.broker)
 	var ctx context.Context
 	ctx, h.cancel = context.WithCancel(context.Background())
 	go func() { h.done <- h.app.run(ctx) }()
@@ -228,9 +248,10 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestAppServesAndShutsDownInOrder(t *testing.T) {
 	h := startApp(t, testConfig(t), nil)
-	ls := h.waitListeners(t, 2)
-	// mqtt_tls is configured but has no certificate: not started.
-	if _, ok := ls["mqtt_tls"]; ok || ls["mqtt"] == "" || ls["http"] == "" {
+	ls := h.waitListeners(t, 3)
+	// mqtt_tls and stomp_tls are configured but there is no certificate:
+	// not started.
+	if len(ls) != 3 || ls["mqtt"] == "" || ls["stomp"] == "" || ls["http"] == "" {
 		t.Fatalf("listeners = %v", ls)
 	}
 	for name, addr := range ls {
@@ -238,15 +259,20 @@ func TestAppServesAndShutsDownInOrder(t *testing.T) {
 			t.Fatalf("listener %s logged %q, not the bound port", name, addr)
 		}
 	}
-	if !strings.Contains(h.logs.String(), "stomp front-end not built yet; listener not started") {
-		t.Fatalf("no stomp notice in logs:\n%s", h.logs.String())
+	if !strings.Contains(h.logs.String(), "amqp front-end not built yet; listener not started") {
+		t.Fatalf("no amqp notice in logs:\n%s", h.logs.String())
 	}
-	// The MQTT listener accepts.
-	c, err := net.Dial("tcp", ls["mqtt"])
-	if err != nil {
-		t.Fatal(err)
+	if strings.Contains(h.logs.String(), "stomp front-end not built yet") {
+		t.Fatalf("stale stomp notice in logs:\n%s", h.logs.String())
 	}
-	c.Close()
+	// The MQTT and STOMP listeners accept.
+	for _, name := range []string{"mqtt", "stomp"} {
+		c, err := net.Dial("tcp", ls[name])
+		if err != nil {
+			t.Fatal(err)
+		}
+		c.Close()
+	}
 
 	base := "http://" + ls["http"]
 	tests := []struct {
@@ -257,6 +283,7 @@ func TestAppServesAndShutsDownInOrder(t *testing.T) {
 		{"/healthz", 200, []string{"ok"}},
 		{"/readyz", 200, []string{"ready"}},
 		{"/mqtt", 200, []string{"fake mqtt websocket"}},
+		{"/stomp", 200, []string{"fake stomp websocket"}},
 		{"/metrics", 200, []string{
 			`rosetta_connections{protocol="mqtt"} 3`,
 			`rosetta_messages_in_total{protocol="mqtt"} 10`,
@@ -265,6 +292,15 @@ func TestAppServesAndShutsDownInOrder(t *testing.T) {
 			`rosetta_messages_dropped_total{reason="overflow"} 4`,
 			`rosetta_mqtt_qos0_dropped_total 7`,
 			`rosetta_stats_source_up{source="exchange"} 1`,
+			`rosetta_connections{protocol="stomp"} 2`,
+			`rosetta_connections_accepted_total{protocol="stomp"} 5`,
+			`rosetta_frames_in_total{protocol="stomp"} 11`,
+			`rosetta_frames_out_total{protocol="stomp"} 13`,
+			`rosetta_bytes_in_total{protocol="stomp"} 100`,
+			`rosetta_bytes_out_total{protocol="stomp"} 200`,
+			`rosetta_protocol_errors_total{protocol="stomp"} 1`,
+			`rosetta_slow_consumers_total{protocol="stomp"} 1`,
+			`rosetta_stats_source_up{source="stomp"} 1`,
 			"go_goroutines",
 			"process_cpu_seconds_total",
 			`rosetta_build_info{commit="dev"`,
@@ -289,14 +325,16 @@ func TestAppServesAndShutsDownInOrder(t *testing.T) {
 	if err := h.wait(t); err != nil {
 		t.Fatalf("run = %v", err)
 	}
-	if got, want := strings.Join(h.rec.get(), ","), "mqtt.Shutdown,exchange.Close"; got != want {
+	if got, want := strings.Join(h.rec.get(), ","), "mqtt.Shutdown,stomp.Shutdown,exchange.Close"; got != want {
 		t.Fatalf("shutdown order %s, want %s", got, want)
 	}
 	if h.app.ready.Load() {
 		t.Fatal("still ready after shutdown")
 	}
-	if _, err := net.Dial("tcp", ls["mqtt"]); err == nil {
-		t.Fatal("mqtt listener still open")
+	for _, name := range []string{"mqtt", "stomp"} {
+		if _, err := net.Dial("tcp", ls[name]); err == nil {
+			t.Fatalf("%s listener still open", name)
+		}
 	}
 	if !strings.Contains(h.logs.String(), "rosetta stopped") {
 		t.Fatalf("no stop line:\n%s", h.logs.String())
@@ -320,13 +358,13 @@ func TestAppFailures(t *testing.T) {
 			name:      "port in use",
 			cfg:       func(c *config.Config) { c.Listeners.HTTP = busy.Addr().String() },
 			wantErr:   []string{"listener http", "address already in use"},
-			wantCalls: "mqtt.Shutdown,exchange.Close",
+			wantCalls: "mqtt.Shutdown,stomp.Shutdown,exchange.Close",
 		},
 		{
 			name:      "serve fails",
 			setup:     func(h *harness) { h.mqtt.serveErr = errors.New("accept: too many open files") },
 			wantErr:   []string{"listener mqtt: accept: too many open files"},
-			wantCalls: "mqtt.Shutdown,exchange.Close",
+			wantCalls: "mqtt.Shutdown,stomp.Shutdown,exchange.Close",
 		},
 		{
 			name: "shutdown errors are joined",
@@ -336,7 +374,22 @@ func TestAppFailures(t *testing.T) {
 				h.broker.closeErr = errors.New("store flush failed")
 			},
 			wantErr:   []string{"boom", "mqtt shutdown: sessions stuck", "exchange close: store flush failed"},
-			wantCalls: "mqtt.Shutdown,exchange.Close",
+			wantCalls: "mqtt.Shutdown,stomp.Shutdown,exchange.Close",
+		},
+		{
+			name:      "stomp serve fails",
+			setup:     func(h *harness) { h.stomp.serveErr = errors.New("accept: no buffer space") },
+			wantErr:   []string{"listener stomp: accept: no buffer space"},
+			wantCalls: "mqtt.Shutdown,stomp.Shutdown,exchange.Close",
+		},
+		{
+			name: "stomp shutdown error is joined",
+			setup: func(h *harness) {
+				h.stomp.serveErr = errors.New("boom")
+				h.stomp.shutdownErr = errors.New("goodbye not written")
+			},
+			wantErr:   []string{"boom", "stomp shutdown: goodbye not written"},
+			wantCalls: "mqtt.Shutdown,stomp.Shutdown,exchange.Close",
 		},
 		{
 			name: "shutdown timeout",
@@ -346,7 +399,7 @@ func TestAppFailures(t *testing.T) {
 				h.mqtt.blockShut = true
 			},
 			wantErr:   []string{"mqtt shutdown: context deadline exceeded"},
-			wantCalls: "mqtt.Shutdown,exchange.Close",
+			wantCalls: "mqtt.Shutdown,stomp.Shutdown,exchange.Close",
 		},
 	}
 	for _, tt := range tests {
@@ -379,7 +432,7 @@ func TestAppReload(t *testing.T) {
 	fail := true
 	rec := &recorder{}
 	logs := &logSink{}
-	a := newApp(cfg, slog.New(slog.NewJSONHandler(logs, nil)), newFakeMQTT(rec), &fakeBroker{rec: rec})
+	a := newApp(cfg, slog.New(slog.NewJSONHandler(logs, nil)), newFakeMQTT(rec), newFakeSTOMP(rec), &fakeBroker{rec: rec})
 	a.reloadC = hup
 	a.reload = func() error {
 		reloaded <- struct{}{}
@@ -447,7 +500,7 @@ func TestStatsCollector(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			reg := prometheus.NewRegistry()
-			reg.MustRegister(newStatsCollector(tt.broker, newFakeMQTT(rec), tt.max))
+			reg.MustRegister(newStatsCollector(tt.broker, newFakeMQTT(rec), newFakeSTOMP(rec), tt.max))
 			// What promhttp serves with the app's options.
 			families, err := reg.Gather()
 			if (err != nil) != tt.wantErr {

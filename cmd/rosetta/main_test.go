@@ -15,6 +15,7 @@ import (
 	"math/big"
 	"os"
 	"path/filepath"
+	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -23,6 +24,8 @@ import (
 
 	"github.com/rosettamq/rosetta/cmd/rosetta/internal/config"
 	"github.com/rosettamq/rosetta/core/exchange"
+	"github.com/rosettamq/rosetta/protocols/stomp"
+	"github.com/rosettamq/rosetta/protocols/stomp/frame"
 )
 
 func TestRun(t *testing.T) {
@@ -114,9 +117,9 @@ func TestParseServeFlags(t *testing.T) {
 		{"some", []string{"--mqtt", "127.0.0.1:0", "-http=off", "--log-format", "json"},
 			map[string]string{"mqtt": "127.0.0.1:0", "http": "off", "log-format": "json"}},
 		{"all", []string{"--config", "c.yaml", "--data-dir", "d", "--mqtt", "a:1", "--mqtt-tls", "a:2", "--stomp", "a:3",
-			"--amqp", "a:4", "--http", "a:5", "--log-level", "debug", "--log-format", "text"},
+			"--stomp-tls", "a:6", "--amqp", "a:4", "--http", "a:5", "--log-level", "debug", "--log-format", "text"},
 			map[string]string{"config": "c.yaml", "data-dir": "d", "mqtt": "a:1", "mqtt-tls": "a:2", "stomp": "a:3",
-				"amqp": "a:4", "http": "a:5", "log-level": "debug", "log-format": "text"}},
+				"stomp-tls": "a:6", "amqp": "a:4", "http": "a:5", "log-level": "debug", "log-format": "text"}},
 		{"explicit empty is set", []string{"--mqtt="}, map[string]string{"mqtt": ""}},
 	}
 	for _, tt := range tests {
@@ -127,7 +130,7 @@ func TestParseServeFlags(t *testing.T) {
 			}
 			got := map[string]*string{
 				"config": o.ConfigFile, "data-dir": o.DataDir, "mqtt": o.MQTT, "mqtt-tls": o.MQTTTLS, "stomp": o.STOMP,
-				"amqp": o.AMQP, "http": o.HTTP, "log-level": o.LogLevel, "log-format": o.LogFormat,
+				"stomp-tls": o.STOMPTLS, "amqp": o.AMQP, "http": o.HTTP, "log-level": o.LogLevel, "log-format": o.LogFormat,
 			}
 			for name, p := range got {
 				want, set := tt.want[name]
@@ -225,6 +228,46 @@ func TestExchangeAndMQTTConfig(t *testing.T) {
 	if mc.MaxPacketSize != 2048 || mc.MaxConnections != 7 || mc.MaxSubscriptions != 3 || mc.ReceiveMaximum != 65535 ||
 		mc.MaxInflight != 9 || mc.SessionQueueLength != 11 || mc.Logger == nil {
 		t.Fatalf("mqttConfig = %+v", mc)
+	}
+}
+
+// TestSTOMPConfig checks the mapping of the stomp section and that the
+// defaults config.Defaults states (and docs/configuration.md shows) are the
+// STOMP front-end's own.
+func TestSTOMPConfig(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	c := config.Defaults(false)
+	got := stompConfig(c, nil, nil, nil, log)
+	want := stomp.Config{
+		Logger:               log,
+		MaxFrameSize:         frame.DefaultMaxFrameSize,
+		MaxBodySize:          frame.DefaultMaxBodySize,
+		MaxHeaders:           frame.DefaultMaxHeaders,
+		MaxHeaderLine:        frame.DefaultMaxHeaderLine,
+		MaxConnections:       stomp.DefaultMaxConnections,
+		MaxSubscriptions:     stomp.DefaultMaxSubscriptions,
+		MaxTransactions:      stomp.DefaultMaxTransactions,
+		MaxTransactionFrames: stomp.DefaultMaxTransactionFrames,
+		Prefetch:             stomp.DefaultPrefetch,
+		MaxPrefetch:          stomp.DefaultMaxPrefetch,
+		HeartBeatSend:        stomp.DefaultHeartBeat,
+		HeartBeatReceive:     stomp.DefaultHeartBeat,
+		ConnectTimeout:       stomp.DefaultConnectTimeout,
+		WriteTimeout:         stomp.DefaultWriteTimeout,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("stompConfig(defaults) =\n%+v\nwant\n%+v", got, want)
+	}
+
+	// Heart-beats: 0 in the file means none, which stomp.Config spells
+	// negative (its 0 is "default").
+	c.STOMP.HeartBeatSend, c.STOMP.HeartBeatReceive = 0, 30*time.Second
+	c.STOMP.Prefetch, c.STOMP.MaxBodySize = 7, 512
+	c.Limits.MaxConnections, c.Limits.MaxSubscriptions = 9, 4
+	got = stompConfig(c, nil, nil, nil, log)
+	if got.HeartBeatSend >= 0 || got.HeartBeatReceive != 30*time.Second || got.Prefetch != 7 || got.MaxBodySize != 512 ||
+		got.MaxConnections != 9 || got.MaxSubscriptions != 4 {
+		t.Fatalf("stompConfig = %+v", got)
 	}
 }
 

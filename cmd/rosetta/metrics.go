@@ -34,7 +34,7 @@ type metrics struct {
 	lossy *prometheus.CounterVec
 }
 
-func newMetrics(b broker, m mqttFrontEnd) *metrics {
+func newMetrics(b broker, m mqttFrontEnd, s stompFrontEnd) *metrics {
 	reg := prometheus.NewRegistry()
 	lossy := prometheus.NewCounterVec(prometheus.CounterOpts{
 		Name: "rosetta_conversion_lossy_total",
@@ -49,7 +49,7 @@ func newMetrics(b broker, m mqttFrontEnd) *metrics {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newStatsCollector(b, m, maxQueueSeries),
+		newStatsCollector(b, m, s, maxQueueSeries),
 		lossy,
 		build,
 	)
@@ -73,6 +73,7 @@ func (m *metrics) handler(log *slog.Logger) http.Handler {
 type statsCollector struct {
 	broker    broker
 	mqtt      mqttFrontEnd
+	stomp     stompFrontEnd
 	maxQueues int
 
 	connections, messagesIn, messagesOut, dropped *prometheus.Desc
@@ -81,15 +82,20 @@ type statsCollector struct {
 	mqttQoS0Dropped, mqttRejected                 *prometheus.Desc
 	mqttPacketsIn, mqttPacketsOut                 *prometheus.Desc
 	mqttBytesIn, mqttBytesOut                     *prometheus.Desc
-	sourceUp                                      *prometheus.Desc
+	// Per-protocol front-end counters for the frame-based protocols
+	// (STOMP now, AMQP next), labelled protocol like rosetta_connections.
+	// MQTT keeps its rosetta_mqtt_* series.
+	accepted, framesIn, framesOut, bytesIn, bytesOut *prometheus.Desc
+	protocolErrors, slowConsumers                    *prometheus.Desc
+	sourceUp                                         *prometheus.Desc
 }
 
-func newStatsCollector(b broker, m mqttFrontEnd, maxQueues int) *statsCollector {
+func newStatsCollector(b broker, m mqttFrontEnd, s stompFrontEnd, maxQueues int) *statsCollector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(name, help, labels, nil)
 	}
 	return &statsCollector{
-		broker: b, mqtt: m, maxQueues: maxQueues,
+		broker: b, mqtt: m, stomp: s, maxQueues: maxQueues,
 		connections:     d("rosetta_connections", "Open client connections.", "protocol"),
 		messagesIn:      d("rosetta_messages_in_total", "Messages published into the exchange, by origin protocol.", "protocol"),
 		messagesOut:     d("rosetta_messages_out_total", "Deliveries handed to consumers, by consumer protocol.", "protocol"),
@@ -107,6 +113,13 @@ func newStatsCollector(b broker, m mqttFrontEnd, maxQueues int) *statsCollector 
 		mqttPacketsOut:  d("rosetta_mqtt_packets_out_total", "MQTT control packets sent."),
 		mqttBytesIn:     d("rosetta_mqtt_bytes_in_total", "Bytes received on MQTT connections."),
 		mqttBytesOut:    d("rosetta_mqtt_bytes_out_total", "Bytes sent on MQTT connections."),
+		accepted:        d("rosetta_connections_accepted_total", "Client connections accepted, refused ones included.", "protocol"),
+		framesIn:        d("rosetta_frames_in_total", "Frames received, heart-beats excluded.", "protocol"),
+		framesOut:       d("rosetta_frames_out_total", "Frames sent, heart-beats excluded.", "protocol"),
+		bytesIn:         d("rosetta_bytes_in_total", "Bytes received on client connections.", "protocol"),
+		bytesOut:        d("rosetta_bytes_out_total", "Bytes sent on client connections.", "protocol"),
+		protocolErrors:  d("rosetta_protocol_errors_total", "Errors reported to clients (STOMP ERROR frames), each followed by a close.", "protocol"),
+		slowConsumers:   d("rosetta_slow_consumers_total", "Connections closed because they did not read within the write timeout.", "protocol"),
 		sourceUp:        d("rosetta_stats_source_up", "1 when the source's counters could be read at this scrape, 0 when reading them failed.", "source"),
 	}
 }
@@ -116,7 +129,8 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 	for _, d := range []*prometheus.Desc{
 		c.connections, c.messagesIn, c.messagesOut, c.dropped, c.unroutable, c.expired, c.deadLettered,
 		c.retained, c.queues, c.queueDepth, c.queuesOmitted, c.mqttQoS0Dropped, c.mqttRejected,
-		c.mqttPacketsIn, c.mqttPacketsOut, c.mqttBytesIn, c.mqttBytesOut, c.sourceUp,
+		c.mqttPacketsIn, c.mqttPacketsOut, c.mqttBytesIn, c.mqttBytesOut,
+		c.accepted, c.framesIn, c.framesOut, c.bytesIn, c.bytesOut, c.protocolErrors, c.slowConsumers, c.sourceUp,
 	} {
 		ch <- d
 	}
@@ -128,6 +142,7 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	c.guard(ch, "exchange", func() { c.collectExchange(ch) })
 	c.guard(ch, "mqtt", func() { c.collectMQTT(ch) })
+	c.guard(ch, "stomp", func() { c.collectSTOMP(ch) })
 }
 
 func (c *statsCollector) guard(ch chan<- prometheus.Metric, source string, f func()) {
@@ -211,4 +226,24 @@ func (c *statsCollector) collectMQTT(ch chan<- prometheus.Metric) {
 	c.emit(ch, c.mqttPacketsOut, prometheus.CounterValue, float64(s.PacketsOut))
 	c.emit(ch, c.mqttBytesIn, prometheus.CounterValue, float64(s.BytesIn))
 	c.emit(ch, c.mqttBytesOut, prometheus.CounterValue, float64(s.BytesOut))
+}
+
+func (c *statsCollector) collectSTOMP(ch chan<- prometheus.Metric) {
+	s := c.stomp.Stats()
+	p := string(message.ProtocolSTOMP)
+	c.emit(ch, c.connections, prometheus.GaugeValue, float64(s.Connections), p)
+	for _, m := range []struct {
+		d *prometheus.Desc
+		v int64
+	}{
+		{c.accepted, s.Accepted},
+		{c.framesIn, s.FramesIn},
+		{c.framesOut, s.FramesOut},
+		{c.bytesIn, s.BytesIn},
+		{c.bytesOut, s.BytesOut},
+		{c.protocolErrors, s.Errors},
+		{c.slowConsumers, s.SlowConsumers},
+	} {
+		c.emit(ch, m.d, prometheus.CounterValue, float64(m.v), p)
+	}
 }

@@ -12,11 +12,13 @@ import (
 	"os"
 	"os/signal"
 	"syscall"
+	"time"
 
 	"github.com/rosettamq/rosetta/cmd/rosetta/internal/config"
 	"github.com/rosettamq/rosetta/core/auth"
 	"github.com/rosettamq/rosetta/core/exchange"
 	"github.com/rosettamq/rosetta/protocols/mqtt"
+	"github.com/rosettamq/rosetta/protocols/stomp"
 )
 
 // parseServeFlags parses the serve flags. Only the flags given on the
@@ -31,9 +33,10 @@ func parseServeFlags(args []string, stderr io.Writer) (config.Overrides, error) 
 	str("data-dir", "data directory (default ./data)")
 	str("mqtt", `MQTT listen address, or "off" (default 127.0.0.1:1883 without a config file, :1883 with one)`)
 	str("mqtt-tls", `MQTT over TLS listen address, or "off"; starts only when tls.cert_file and tls.key_file are set (default port 8883)`)
-	str("stomp", `STOMP listen address, or "off" (default port 61613; the STOMP front-end is not built yet)`)
+	str("stomp", `STOMP listen address, or "off" (default 127.0.0.1:61613 without a config file, :61613 with one)`)
+	str("stomp-tls", `STOMP over TLS listen address, or "off"; starts only when tls.cert_file and tls.key_file are set (default port 61614)`)
 	str("amqp", `AMQP 1.0 listen address, or "off" (default port 5672; the AMQP front-end is not built yet)`)
-	str("http", `HTTP listen address for /healthz, /readyz, /metrics and /mqtt, or "off" (default port 8080)`)
+	str("http", `HTTP listen address for /healthz, /readyz, /metrics, /mqtt and /stomp, or "off" (default port 8080)`)
 	str("log-level", "debug, info, warn or error (default info)")
 	str("log-format", "text, json or auto: text on a terminal, JSON otherwise (default auto)")
 	fs.Usage = func() {
@@ -51,7 +54,7 @@ func parseServeFlags(args []string, stderr io.Writer) (config.Overrides, error) 
 	var o config.Overrides
 	set := map[string]**string{
 		"config": &o.ConfigFile, "data-dir": &o.DataDir, "mqtt": &o.MQTT, "mqtt-tls": &o.MQTTTLS,
-		"stomp": &o.STOMP, "amqp": &o.AMQP, "http": &o.HTTP, "log-level": &o.LogLevel, "log-format": &o.LogFormat,
+		"stomp": &o.STOMP, "stomp-tls": &o.STOMPTLS, "amqp": &o.AMQP, "http": &o.HTTP, "log-level": &o.LogLevel, "log-format": &o.LogFormat,
 	}
 	fs.Visit(func(f *flag.Flag) { *set[f.Name] = vals[f.Name] })
 	return o, nil
@@ -120,14 +123,23 @@ func serve(ctx context.Context, cfg config.Config, o config.Overrides, environ [
 	if err != nil {
 		return fmt.Errorf("exchange: %w", err)
 	}
-	srv, err := mqtt.New(mqttConfig(cfg, ex, authSvc, tlsCfg, log))
-	if err != nil {
+	closeExchange := func(err error) error {
 		closeCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		defer cancel()
-		return errors.Join(fmt.Errorf("mqtt: %w", err), ex.Close(closeCtx))
+		return errors.Join(err, ex.Close(closeCtx))
+	}
+	// stomp.New only checks its configuration and starts nothing, so it
+	// goes first: when either constructor fails, only the exchange runs.
+	st, err := stomp.New(stompConfig(cfg, ex, authSvc, tlsCfg, log))
+	if err != nil {
+		return closeExchange(fmt.Errorf("stomp: %w", err))
+	}
+	srv, err := mqtt.New(mqttConfig(cfg, ex, authSvc, tlsCfg, log))
+	if err != nil {
+		return closeExchange(fmt.Errorf("mqtt: %w", err))
 	}
 
-	a := newApp(cfg, log, srv, ex)
+	a := newApp(cfg, log, srv, st, ex)
 	// SIGHUP re-reads the configuration (same flags, file and environment)
 	// and applies the auth section; everything else needs a restart.
 	hup := make(chan os.Signal, 1)
@@ -188,6 +200,38 @@ func mqttConfig(cfg config.Config, ex *exchange.Exchange, a auth.Service, tlsCfg
 		ReceiveMaximum:     uint16(l.ReceiveMaximum),
 		MaxInflight:        l.MaxInflight,
 		SessionQueueLength: l.SessionQueueLength,
+	}
+}
+
+func stompConfig(cfg config.Config, ex *exchange.Exchange, a auth.Service, tlsCfg *tls.Config, log *slog.Logger) stomp.Config {
+	s := cfg.STOMP
+	// The configuration states heart-beats as on the wire, 0 meaning none;
+	// stomp.Config reads 0 as its default and a negative value as none.
+	heartBeat := func(d time.Duration) time.Duration {
+		if d == 0 {
+			return -1
+		}
+		return d
+	}
+	return stomp.Config{
+		Exchange:             ex,
+		Auth:                 a,
+		Logger:               log, // the front-end adds proto=stomp
+		TLS:                  tlsCfg,
+		MaxFrameSize:         s.MaxFrameSize,
+		MaxBodySize:          s.MaxBodySize,
+		MaxHeaders:           s.MaxHeaders,
+		MaxHeaderLine:        s.MaxHeaderLine,
+		MaxConnections:       cfg.Limits.MaxConnections,
+		MaxSubscriptions:     cfg.Limits.MaxSubscriptions,
+		MaxTransactions:      s.MaxTransactions,
+		MaxTransactionFrames: s.MaxTransactionFrames,
+		Prefetch:             s.Prefetch,
+		MaxPrefetch:          s.MaxPrefetch,
+		HeartBeatSend:        heartBeat(s.HeartBeatSend),
+		HeartBeatReceive:     heartBeat(s.HeartBeatReceive),
+		ConnectTimeout:       s.ConnectTimeout,
+		WriteTimeout:         s.WriteTimeout,
 	}
 }
 

@@ -101,7 +101,7 @@ log: {level: debug, format: json}
 			AnonymousPermissions: []Permission{{Action: Action(auth.Subscribe), Pattern: "public/#"}},
 			DefaultPermissions:   []Permission{{Action: Action(auth.Subscribe), Pattern: "users/{username}/#"}},
 		},
-		Limits:          Limits{2048, 10, 5, 16, 8, 50},
+		Limits: Limits{2048, 10, 5, 16, 8, 50},
 		STOMP: STOMP{MaxFrameSize: 4096, MaxBodySize: 2048, MaxHeaders: 10, MaxHeaderLine: 512, MaxTransactions: 2,
 			MaxTransactionFrames: 20, Prefetch: 5, MaxPrefetch: 50, HeartBeatSend: 0, HeartBeatReceive: 30 * time.Second,
 			ConnectTimeout: 2 * time.Second, WriteTimeout: 4 * time.Second},
