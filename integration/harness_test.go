@@ -60,7 +60,7 @@ func runMain(m *testing.M) int {
 }
 
 // brokerOpts configures startBroker. The zero value starts a broker with no
-// config file and only the MQTT and HTTP listeners.
+// config file and the MQTT, STOMP and HTTP listeners.
 type brokerOpts struct {
 	// Config is the YAML written to a file and passed with --config; empty
 	// means no --config.
@@ -71,8 +71,9 @@ type brokerOpts struct {
 
 // broker is one running rosetta process.
 type broker struct {
-	MQTTAddr string // host:port of the plain MQTT listener
-	HTTPAddr string // host:port of the HTTP listener (health, metrics, /mqtt WebSocket)
+	MQTTAddr  string // host:port of the plain MQTT listener
+	STOMPAddr string // host:port of the plain STOMP listener
+	HTTPAddr  string // host:port of the HTTP listener (health, metrics, /mqtt and /stomp WebSockets)
 
 	cmd  *exec.Cmd
 	out  *syncBuffer   // the process's stdout and stderr
@@ -87,6 +88,9 @@ type broker struct {
 // WSURL is the MQTT-over-WebSocket endpoint.
 func (b *broker) WSURL() string { return "ws://" + b.HTTPAddr + "/mqtt" }
 
+// STOMPWSURL is the STOMP-over-WebSocket endpoint.
+func (b *broker) STOMPWSURL() string { return "ws://" + b.HTTPAddr + "/stomp" }
+
 // TCPURL is the paho v3 broker URL of the MQTT listener.
 func (b *broker) TCPURL() string { return "tcp://" + b.MQTTAddr }
 
@@ -97,7 +101,7 @@ func (b *broker) Output() string { return b.out.String() }
 // ready. On cleanup it sends SIGTERM, waits for the exit and fails the test
 // unless the exit status is 0; the broker's output is logged when the test
 // failed.
-func startBroker(t *testing.T, opts brokerOpts) *broker {
+func startBroker(t testing.TB, opts brokerOpts) *broker {
 	t.Helper()
 	var lastErr error
 	// A free port found by listening on :0 can be taken by someone else
@@ -118,18 +122,19 @@ func startBroker(t *testing.T, opts brokerOpts) *broker {
 
 var errAddrInUse = errors.New("address already in use")
 
-func tryStartBroker(t *testing.T, opts brokerOpts) (*broker, error) {
+func tryStartBroker(t testing.TB, opts brokerOpts) (*broker, error) {
 	t.Helper()
 	b := &broker{
-		MQTTAddr: freeAddr(t),
-		HTTPAddr: freeAddr(t),
-		out:      &syncBuffer{},
-		done:     make(chan struct{}),
+		MQTTAddr:  freeAddr(t),
+		STOMPAddr: freeAddr(t),
+		HTTPAddr:  freeAddr(t),
+		out:       &syncBuffer{},
+		done:      make(chan struct{}),
 	}
 	args := []string{"serve",
 		"--mqtt", b.MQTTAddr,
 		"--http", b.HTTPAddr,
-		"--stomp", "off",
+		"--stomp", b.STOMPAddr,
 		"--amqp", "off",
 		"--mqtt-tls", "off",
 		"--data-dir", t.TempDir(),
@@ -215,7 +220,7 @@ func (b *broker) waitReady() error {
 // Stop sends SIGTERM and waits up to timeout for the exit. It returns the
 // exit code (-1 when killed by a signal) and how long the exit took; on
 // timeout it kills the process and fails the test.
-func (b *broker) Stop(t *testing.T, timeout time.Duration) (code int, took time.Duration) {
+func (b *broker) Stop(t testing.TB, timeout time.Duration) (code int, took time.Duration) {
 	t.Helper()
 	b.mu.Lock()
 	already := b.stopped
@@ -241,7 +246,7 @@ func (b *broker) Stop(t *testing.T, timeout time.Duration) (code int, took time.
 }
 
 // Kill sends SIGKILL and waits for the process to be gone.
-func (b *broker) Kill(t *testing.T) {
+func (b *broker) Kill(t testing.TB) {
 	t.Helper()
 	b.mu.Lock()
 	b.stopped = true
@@ -262,7 +267,7 @@ func (b *broker) Exited() bool {
 	}
 }
 
-func (b *broker) stopAtCleanup(t *testing.T) {
+func (b *broker) stopAtCleanup(t testing.TB) {
 	b.mu.Lock()
 	already := b.stopped
 	b.mu.Unlock()
@@ -320,7 +325,7 @@ func brokerEnv() []string {
 }
 
 // freeAddr returns a loopback host:port that was free a moment ago.
-func freeAddr(t *testing.T) string {
+func freeAddr(t testing.TB) string {
 	t.Helper()
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
