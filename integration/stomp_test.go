@@ -1,6 +1,18 @@
 package integration
 
 import (
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
+	"fmt"
+	"math/big"
+	"net"
+	"os"
+	"path/filepath"
 	"slices"
 	"strconv"
 	"strings"
@@ -410,4 +422,73 @@ func TestSTOMPMetricsAndShutdown(t *testing.T) {
 	if !strings.Contains(b.Output(), `msg="shutting down" proto=stomp connections=1`) {
 		t.Errorf("no STOMP shutdown line in the broker output")
 	}
+}
+
+// TestSTOMPTLS checks the stomp_tls listener: it starts when a certificate
+// is configured, and a go-stomp client that verifies the certificate
+// exchanges a message over it.
+func TestSTOMPTLS(t *testing.T) {
+	certPEM, keyPEM := selfSignedCert(t)
+	dir := t.TempDir()
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	for name, data := range map[string][]byte{certFile: certPEM, keyFile: keyPEM} {
+		if err := os.WriteFile(name, data, 0o600); err != nil {
+			t.Fatal(err)
+		}
+	}
+	tlsAddr := freeAddr(t)
+	b := startBroker(t, brokerOpts{
+		Config: fmt.Sprintf("tls: {cert_file: %q, key_file: %q}\nauth: {allow_anonymous: true}\n", certFile, keyFile),
+		Args:   []string{"--stomp-tls", tlsAddr},
+	})
+	if !strings.Contains(b.Output(), "listener=stomp_tls addr="+tlsAddr) {
+		t.Errorf("no listening line for stomp_tls in the broker output")
+	}
+
+	roots := x509.NewCertPool()
+	roots.AppendCertsFromPEM(certPEM)
+	nc, err := tls.Dial("tcp", tlsAddr, &tls.Config{RootCAs: roots, ServerName: "127.0.0.1", MinVersion: tls.VersionTLS12})
+	if err != nil {
+		t.Fatalf("tls dial: %v", err)
+	}
+	t.Cleanup(func() { nc.Close() })
+	c, err := stomp.Connect(nc, stomp.ConnOpt.HeartBeat(0, 0), stomp.ConnOpt.RcvReceiptTimeout(opTimeout),
+		stomp.ConnOpt.Logger(quietSTOMPLogger{}))
+	if err != nil {
+		t.Fatalf("stomp over tls: %v", err)
+	}
+	t.Cleanup(func() { _ = c.Disconnect() })
+	s := subscribeSTOMP(t, c, "/queue/tls", stomp.AckAuto)
+	sendSTOMP(t, c, "/queue/tls", "text/plain", []byte("secret"))
+	if m := nextSTOMP(t, s, recvTimeout, "message over TLS"); string(m.Body) != "secret" {
+		t.Errorf("body %q", m.Body)
+	}
+}
+
+// selfSignedCert returns a PEM certificate for 127.0.0.1 and its key.
+func selfSignedCert(t *testing.T) (certPEM, keyPEM []byte) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	if err != nil {
+		t.Fatal(err)
+	}
+	tmpl := &x509.Certificate{
+		SerialNumber: big.NewInt(1),
+		Subject:      pkix.Name{CommonName: "rosetta-it"},
+		NotBefore:    time.Now().Add(-time.Hour),
+		NotAfter:     time.Now().Add(time.Hour),
+		IPAddresses:  []net.IP{net.ParseIP("127.0.0.1")},
+		KeyUsage:     x509.KeyUsageDigitalSignature,
+		ExtKeyUsage:  []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth},
+	}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	kder, err := x509.MarshalECPrivateKey(key)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}),
+		pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: kder})
 }
