@@ -46,6 +46,11 @@
 //     naming it is rewritten to /queue/$tmp/stomp/<session>/<name>, which
 //     any client can send to; nobody else can subscribe to it.
 //
+// Message.ReplyTo holds the canonical reply-to (docs/mapping.md
+// "Reply-to"): a reply-to of /topic/a/b is stored as "a/b" and /queue/x as
+// "$queue/x", which an MQTT 5 responder publishes to as is. The header as
+// written travels beside it and is what STOMP subscribers get back.
+//
 // A "/" or "%" inside an address level is written %2F or %25.
 //
 // # Acknowledgment
