@@ -189,6 +189,19 @@ func (r *Reader) fill(n int) error {
 	return nil
 }
 
+// Ready reports whether a whole frame (or a frame header that ReadFrame
+// will reject) is buffered, so that ReadFrame returns without reading from
+// the underlying reader. A connection uses it to flush what it batched
+// (dispositions, flows) before it would block.
+func (r *Reader) Ready() bool {
+	n := r.end - r.start
+	if n < HeaderSize {
+		return false
+	}
+	size := binary.BigEndian.Uint32(r.buf[r.start:])
+	return size > r.max || uint64(n) >= uint64(size)
+}
+
 // ReadProtocolHeader reads an 8-octet protocol header (§2.2). On
 // ErrProtocolHeader the bytes are consumed.
 func (r *Reader) ReadProtocolHeader() (ProtocolHeader, error) {
