@@ -391,11 +391,10 @@ func (s *Store) writeGroup(g []*request) {
 // alone, so that one caller's error never fails another's commit.
 func (s *Store) writeTxn(reqs []*request) (int, error) {
 	txn := s.db.NewTransaction(true)
-	arena := make([]byte, 0, 32*len(reqs))
+	a := &arena{buf: make([]byte, 0, 24*len(reqs))}
 	for i, r := range reqs {
 		for j := range r.ops {
-			var err error
-			arena, err = s.apply(txn, &r.ops[j], arena)
+			err := s.apply(txn, &r.ops[j], a)
 			if err == nil {
 				continue
 			}
@@ -428,9 +427,9 @@ func (s *Store) writeSplit(r *request) error {
 			return fmt.Errorf("badger: commit op %d: %w", start+end, err)
 		}
 		txn := s.db.NewTransaction(true)
-		var arena []byte
+		a := &arena{}
 		for j := start; j < start+end; j++ {
-			if arena, err = s.apply(txn, &r.ops[j], arena); err != nil {
+			if err = s.apply(txn, &r.ops[j], a); err != nil {
 				txn.Discard()
 				s.rollback()
 				return fmt.Errorf("badger: commit op %d: %w", j, err)
@@ -450,10 +449,9 @@ func (s *Store) fit(ops []op) (int, error) {
 	txn := s.db.NewTransaction(true)
 	defer txn.Discard()
 	defer s.rollback()
-	var arena []byte
+	a := &arena{}
 	for j := range ops {
-		var err error
-		if arena, err = s.apply(txn, &ops[j], arena); err != nil {
+		if err := s.apply(txn, &ops[j], a); err != nil {
 			if errors.Is(err, badgerdb.ErrTxnTooBig) && j > 0 {
 				return j, nil
 			}
@@ -524,17 +522,44 @@ func (s *Store) setCounted(q *queueState, seq uint64, on bool) {
 	q.count(seq, on)
 }
 
-// apply adds one operation to txn. Keys are carved from arena, which it
-// returns grown: badger keeps the slices until the commit. Operations on a
-// queue the store does not hold are ignored (exchange doc: Persistence).
+// arena holds the keys of one transaction in few allocations. A key is
+// never changed once handed to badger, which keeps it until the commit:
+// when buf grows, earlier keys stay in the old array.
+type arena struct{ buf []byte }
+
+// key returns what was appended to buf since mark, capped so that nobody
+// can append into the rest of the arena through it.
+func (a *arena) key(mark int) []byte { return a.buf[mark:len(a.buf):len(a.buf)] }
+
+func (a *arena) seqKey(prefix string, id, seq uint64) []byte {
+	mark := len(a.buf)
+	a.buf = appendSeqKey(a.buf, prefix, id, seq)
+	return a.key(mark)
+}
+
+func (a *arena) queueKey(name string) []byte {
+	mark := len(a.buf)
+	a.buf = appendQueueKey(a.buf, name)
+	return a.key(mark)
+}
+
+// segsKey appends a b/ key (id and pattern) or an r/ key (address).
+func (a *arena) segsKey(prefix string, id uint64, segs []byte) []byte {
+	mark := len(a.buf)
+	if prefix == prefixBinding {
+		a.buf = appendIDKey(a.buf, prefix, id)
+	} else {
+		a.buf = append(a.buf, prefix...)
+	}
+	a.buf = append(a.buf, segs...)
+	return a.key(mark)
+}
+
+// apply adds one operation to txn, with keys from a. Operations on a queue
+// the store does not hold are ignored (exchange doc: Persistence).
 // In-memory state changes only once the transaction accepted every write
 // of the operation, and is recorded for rollback.
-func (s *Store) apply(txn *badgerdb.Txn, o *op, arena []byte) ([]byte, error) {
-	key := func(f func([]byte) []byte) []byte {
-		n := len(arena)
-		arena = f(arena)
-		return arena[n:len(arena):len(arena)]
-	}
+func (s *Store) apply(txn *badgerdb.Txn, o *op, a *arena) error {
 	var q *queueState
 	if o.queue != "" {
 		q = s.queues[o.queue]
@@ -547,12 +572,11 @@ func (s *Store) apply(txn *badgerdb.Txn, o *op, arena []byte) ([]byte, error) {
 		} else {
 			next := binary.BigEndian.AppendUint64(nil, id+1)
 			if err := txn.Set([]byte(keyNextQueue), next); err != nil {
-				return arena, err
+				return err
 			}
 		}
-		k := key(func(b []byte) []byte { return appendQueueKey(b, o.queue) })
-		if err := txn.Set(k, appendQueue(nil, id, o.cfg)); err != nil {
-			return arena, err
+		if err := txn.Set(a.queueKey(o.queue), appendQueue(nil, id, o.cfg)); err != nil {
+			return err
 		}
 		if q == nil {
 			s.undo = append(s.undo, undoRec{name: o.queue, nextID: s.nextID})
@@ -561,10 +585,10 @@ func (s *Store) apply(txn *badgerdb.Txn, o *op, arena []byte) ([]byte, error) {
 		}
 	case exchange.OpDeleteQueue:
 		if q == nil {
-			return arena, nil
+			return nil
 		}
-		if err := txn.Delete(key(func(b []byte) []byte { return appendQueueKey(b, o.queue) })); err != nil {
-			return arena, err
+		if err := txn.Delete(a.queueKey(o.queue)); err != nil {
+			return err
 		}
 		// The queue's bindings, messages and counts are found by its id,
 		// which is never reused: deleting the q/ key deletes the queue
@@ -572,60 +596,60 @@ func (s *Store) apply(txn *badgerdb.Txn, o *op, arena []byte) ([]byte, error) {
 		s.undo = append(s.undo, undoRec{name: o.queue, q: q})
 		delete(s.queues, o.queue)
 		s.dead = append(s.dead, q.id)
-	case exchange.OpPutBinding, exchange.OpDeleteBinding:
+	case exchange.OpPutBinding:
 		if q == nil {
-			return arena, nil
+			return nil
 		}
-		k := key(func(b []byte) []byte { return append(appendIDKey(b, prefixBinding, q.id), o.segs...) })
-		if o.kind == exchange.OpPutBinding {
-			return arena, txn.Set(k, nil)
+		return txn.Set(a.segsKey(prefixBinding, q.id, o.segs), nil)
+	case exchange.OpDeleteBinding:
+		if q == nil {
+			return nil
 		}
-		return arena, txn.Delete(k)
+		return txn.Delete(a.segsKey(prefixBinding, q.id, o.segs))
 	case exchange.OpPutMessage:
 		if q == nil {
-			return arena, nil
+			return nil
 		}
-		if err := txn.Set(key(func(b []byte) []byte { return appendSeqKey(b, prefixMessage, q.id, o.seq) }), o.val); err != nil {
-			return arena, err
+		if err := txn.Set(a.seqKey(prefixMessage, q.id, o.seq), o.val); err != nil {
+			return err
 		}
-		return arena, s.writeCount(txn, q, o.seq, o.count, key)
+		return s.writeCount(txn, a, q, o.seq, o.count)
 	case exchange.OpDeleteMessage:
 		if q == nil {
-			return arena, nil
+			return nil
 		}
-		if err := txn.Delete(key(func(b []byte) []byte { return appendSeqKey(b, prefixMessage, q.id, o.seq) })); err != nil {
-			return arena, err
+		if err := txn.Delete(a.seqKey(prefixMessage, q.id, o.seq)); err != nil {
+			return err
 		}
-		return arena, s.writeCount(txn, q, o.seq, 0, key)
+		return s.writeCount(txn, a, q, o.seq, 0)
 	case exchange.OpSetCount:
 		if q == nil {
-			return arena, nil
+			return nil
 		}
 		// A count for a message that is gone (settled, expired) must not
 		// be written: it would outlive the message and attach to a later
-		// message with the same seq.
-		mk := key(func(b []byte) []byte { return appendSeqKey(b, prefixMessage, q.id, o.seq) })
-		if _, err := txn.Get(mk); errors.Is(err, badgerdb.ErrKeyNotFound) {
-			return arena, nil
+		// message with the same seq. The read sees this transaction's own
+		// writes.
+		if _, err := txn.Get(a.seqKey(prefixMessage, q.id, o.seq)); errors.Is(err, badgerdb.ErrKeyNotFound) {
+			return nil
 		} else if err != nil {
-			return arena, err
+			return err
 		}
-		return arena, s.writeCount(txn, q, o.seq, o.count, key)
+		return s.writeCount(txn, a, q, o.seq, o.count)
 	case exchange.OpPutRetained:
-		return arena, txn.Set(key(func(b []byte) []byte { return append(append(b, prefixRetained...), o.segs...) }), o.val)
+		return txn.Set(a.segsKey(prefixRetained, 0, o.segs), o.val)
 	case exchange.OpDeleteRetained:
-		return arena, txn.Delete(key(func(b []byte) []byte { return append(append(b, prefixRetained...), o.segs...) }))
+		return txn.Delete(a.segsKey(prefixRetained, 0, o.segs))
 	}
-	return arena, nil
+	return nil
 }
 
 // writeCount sets seq's c/ key to count, or deletes it for a count of 0
 // if it exists. Counts are written only while positive, so most messages
 // never have one.
-func (s *Store) writeCount(txn *badgerdb.Txn, q *queueState, seq uint64, count int, key func(func([]byte) []byte) []byte) error {
-	ck := key(func(b []byte) []byte { return appendSeqKey(b, prefixCount, q.id, seq) })
+func (s *Store) writeCount(txn *badgerdb.Txn, a *arena, q *queueState, seq uint64, count int) error {
 	if count > 0 {
-		if err := txn.Set(ck, binary.AppendUvarint(nil, uint64(count))); err != nil {
+		if err := txn.Set(a.seqKey(prefixCount, q.id, seq), binary.AppendUvarint(nil, uint64(count))); err != nil {
 			return err
 		}
 		s.setCounted(q, seq, true)
@@ -634,7 +658,7 @@ func (s *Store) writeCount(txn *badgerdb.Txn, q *queueState, seq uint64, count i
 	if _, ok := q.counted[seq]; !ok {
 		return nil
 	}
-	if err := txn.Delete(ck); err != nil {
+	if err := txn.Delete(a.seqKey(prefixCount, q.id, seq)); err != nil {
 		return err
 	}
 	s.setCounted(q, seq, false)

@@ -487,3 +487,22 @@ func TestOptions(t *testing.T) {
 		t.Fatal(err)
 	}
 }
+
+// TestValueLogGC exercises the janitor's GC loop with bodies that go to
+// the value log, and checks that Close stops it.
+func TestValueLogGC(t *testing.T) {
+	s := openTest(t, t.TempDir(), Options{GCInterval: 5 * time.Millisecond, ValueLogFileSize: 1 << 20})
+	mustCommit(t, s, declare("q"))
+	body := make([]byte, 8<<10) // over the 4 KiB value threshold
+	for i := range 300 {
+		m := &message.Message{Address: address.Address{"a"}, Body: body}
+		mustCommit(t, s, exchange.Op{Kind: exchange.OpPutMessage, Queue: "q", Seq: uint64(i + 1), Msg: m})
+		if i%2 == 0 {
+			mustCommit(t, s, exchange.Op{Kind: exchange.OpDeleteMessage, Queue: "q", Seq: uint64(i + 1)})
+		}
+	}
+	time.Sleep(30 * time.Millisecond)
+	if err := s.Close(); err != nil {
+		t.Fatal(err)
+	}
+}
