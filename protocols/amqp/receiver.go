@@ -24,14 +24,14 @@ const maxRelayCache = 256
 // onTransfer accounts a transfer frame against the session's incoming
 // window and hands it to its link.
 func (s *session) onTransfer(p *frames.Transfer, payload []byte) error {
-	window := uint32(s.c.srv.cfg.SessionWindow)
-	if s.incomingWindow == 0 {
-		return sessErr(frames.SessionErrorWindowViolation, "§2.5.6", "transfer beyond the incoming window")
+	// The transfer-id must lie below next-incoming-id + incoming-window as
+	// we last announced them (§2.5.6).
+	if s.nextIncomingID-s.inLimit < 1<<31 {
+		return sessErr(frames.SessionErrorWindowViolation, "§2.5.6",
+			"transfer beyond the incoming window (transfer-id %d, limit %d)", s.nextIncomingID, s.inLimit)
 	}
-	s.incomingWindow--
 	s.nextIncomingID++
-	if s.incomingWindow <= window/2 {
-		s.incomingWindow = window
+	if s.inLimit-s.nextIncomingID <= uint32(s.c.srv.cfg.SessionWindow)/2 {
 		s.needFlow = true
 	}
 	h := uint32(p.Handle)

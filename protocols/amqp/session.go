@@ -24,7 +24,7 @@ type session struct {
 	// Owned by the read goroutine.
 	links          map[uint32]*link // by handle (ours equals the peer's)
 	nextIncomingID uint32
-	incomingWindow uint32
+	inLimit        uint32 // next-incoming-id + incoming-window as last announced (§2.5.6)
 	peerHandleMax  uint32
 	discarding     bool                // we sent end with an error: discard until the peer's end (§2.5.4)
 	pending        []disposition       // dispositions batched until input runs dry
@@ -110,7 +110,7 @@ func (c *conn) onBegin(ch uint16, b *frames.Begin) error {
 		outCh:          out,
 		links:          make(map[uint32]*link),
 		nextIncomingID: uint32(b.NextOutgoingID),
-		incomingWindow: uint32(cfg.SessionWindow),
+		inLimit:        uint32(b.NextOutgoingID) + uint32(cfg.SessionWindow),
 		peerHandleMax:  uint32(b.HandleMaxOrDefault()),
 		awaiting:       make(map[uint32]struct{}),
 		unsettled:      make(map[uint32]unsettledOut),
@@ -387,12 +387,15 @@ func (s *session) flushBatched() {
 	s.creditDue = s.creditDue[:0]
 }
 
-// flow is a session flow with our incoming state; the writer fills in
-// next-outgoing-id and outgoing-window.
+// flow is a session flow announcing a full incoming window from
+// next-incoming-id; the writer fills in next-outgoing-id and
+// outgoing-window.
 func (s *session) flow() *frames.Flow {
+	w := uint32(s.c.srv.cfg.SessionWindow)
+	s.inLimit = s.nextIncomingID + w
 	return &frames.Flow{
 		NextIncomingID: encoding.Some(frames.TransferNumber(s.nextIncomingID)),
-		IncomingWindow: s.incomingWindow,
+		IncomingWindow: w,
 	}
 }
 
