@@ -51,21 +51,23 @@ func ParseSyncPolicy(s string) (SyncPolicy, error) {
 }
 
 // Options configures a Store. The zero value is the recommended
-// configuration (docs: shared notes on badger, small-footprint options).
+// configuration: group commit, and badger's small-footprint options.
 type Options struct {
 	Sync SyncPolicy
 	// BatchMax is the most operations one group commit gathers before it is
 	// written; 0 means 1024. A single Commit larger than that is written
 	// whole.
 	BatchMax int
-	// BatchDelay bounds how long the committer waits for more commits to
-	// join a group; 0 means 1 ms, negative never waits. The committer never
-	// waits when the last group held a single commit: a lone commit on an
-	// idle store is written at once, and batching comes from what arrives
-	// while a write is in flight. Under load (the last group held several
-	// commits) it waits until as many have arrived again, or BatchDelay,
-	// whichever comes first, so that callers woken by one fsync share the
-	// next. Only SyncBatch waits.
+	// BatchDelay bounds how long a commit waits for others to join its
+	// group, counted from its Commit call; 0 means 1 ms, negative never
+	// waits. The committer never waits when the last group held a single
+	// commit: a lone commit on an idle store is written at once, and
+	// batching comes from what arrives while a write is in flight. Under
+	// load (the last group held several commits) it waits until as many
+	// have arrived again, or BatchDelay, whichever comes first: the callers
+	// one fsync wakes then share the next one instead of the first of them
+	// taking an fsync alone (measured: 31 commits per transaction with 32
+	// committers, against 16 without waiting). Only SyncBatch waits.
 	BatchDelay time.Duration
 
 	// MemTableSize in bytes; 0 means 32 MiB. Three memtables are kept. A
@@ -146,9 +148,9 @@ func (o Options) Validate() error {
 	return nil
 }
 
-// badgerOptions are the small-footprint options of the shared notes: the
-// defaults (64 MiB x 5 memtables, 256 MiB block cache, 4 compactors) were
-// measured at about 616 MB RSS after 500k writes, these at about 370–400.
+// badgerOptions are small-footprint options: badger's defaults (64 MiB x 5
+// memtables, 256 MiB block cache, 4 compactors) were measured at about
+// 616 MB RSS after 500k writes, options like these at about 370–400 MB.
 // Conflict detection is off because one goroutine writes.
 func (o Options) badgerOptions(dir string) badgerdb.Options {
 	return badgerdb.DefaultOptions(dir).

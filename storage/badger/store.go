@@ -81,6 +81,7 @@ type stats struct {
 type request struct {
 	ops  []op
 	done chan error // buffered: the committer never blocks on a caller that gave up
+	at   time.Time  // when Commit handed it over: lingering ends BatchDelay after
 }
 
 // op is an exchange.Op checked and encoded by the caller, so that the
@@ -233,7 +234,7 @@ func (s *Store) Commit(ctx context.Context, b *exchange.Batch) error {
 	if b == nil || len(b.Ops) == 0 {
 		return nil
 	}
-	r := &request{ops: make([]op, len(b.Ops)), done: make(chan error, 1)}
+	r := &request{ops: make([]op, len(b.Ops)), done: make(chan error, 1), at: time.Now()}
 	for i, o := range b.Ops {
 		if err := prepare(&r.ops[i], o); err != nil {
 			return fmt.Errorf("badger: commit op %d: %w", i, err)
@@ -341,9 +342,19 @@ func (s *Store) collect(last int) []*request {
 			s.mu.Unlock()
 			return nil
 		}
+		var wait time.Duration
+		if n > 0 && timer == nil {
+			// The oldest commit waits BatchDelay at most, counted from
+			// its Commit call, which may have been during the last write.
+			wait = time.Until(s.pending[0].at.Add(s.opts.BatchDelay))
+		}
 		s.mu.Unlock()
 		if n > 0 && timer == nil {
-			timer = time.NewTimer(s.opts.BatchDelay)
+			if wait <= 0 {
+				linger = false
+				continue
+			}
+			timer = time.NewTimer(wait)
 			expired = timer.C
 		}
 		select {
