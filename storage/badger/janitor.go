@@ -104,7 +104,9 @@ func (s *Store) sweepOrphans() error {
 					found[id] = true
 					orphans = append(orphans, id)
 				}
-				it.Seek(appendIDKey(nil, p, id+1))
+				if !skipID(it, p, id) {
+					break
+				}
 			}
 			it.Close()
 		}

@@ -2,6 +2,9 @@ package badger
 
 import (
 	"encoding/binary"
+	"math"
+
+	badgerdb "github.com/dgraph-io/badger/v4"
 
 	"github.com/rosettamq/rosetta/core/address"
 )
@@ -46,6 +49,17 @@ func appendRetainedKey(dst []byte, a address.Address) []byte {
 
 func appendQueueKey(dst []byte, name string) []byte {
 	return append(append(dst, prefixQueue...), name...)
+}
+
+// skipID moves it past every key of queue id under prefix. It reports
+// false when no later id can exist (id is the largest), so that a loop
+// over ids ends instead of wrapping around to the first.
+func skipID(it *badgerdb.Iterator, prefix string, id uint64) bool {
+	if id == math.MaxUint64 {
+		return false
+	}
+	it.Seek(appendIDKey(nil, prefix, id+1))
+	return true
 }
 
 // parseIDKey returns the queue id of a b/, m/ or c/ key and what follows it.

@@ -112,7 +112,9 @@ func recoverBindings(ctx context.Context, txn *badgerdb.Txn, names map[uint64]st
 		}
 		name, ok := names[id]
 		if !ok {
-			it.Seek(appendIDKey(nil, prefixBinding, id+1)) // a deleted queue's
+			if !skipID(it, prefixBinding, id) { // a deleted queue's
+				break
+			}
 			continue
 		}
 		if err := r.Binding(name, p); err != nil {
@@ -144,7 +146,9 @@ func recoverMessages(ctx context.Context, txn *badgerdb.Txn, names map[uint64]st
 		}
 		name, live := names[id]
 		if !live {
-			it.Seek(appendIDKey(nil, prefixMessage, id+1))
+			if !skipID(it, prefixMessage, id) {
+				break
+			}
 			continue
 		}
 		var m *message.Message

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"path"
 	"slices"
 	"sync"
@@ -504,5 +505,30 @@ func TestValueLogGC(t *testing.T) {
 	time.Sleep(30 * time.Millisecond)
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
+	}
+}
+
+// TestRecoverSkipsUnknownIDs: keys of a queue id that was never allocated
+// (the largest id, here) are skipped without looping back to the start.
+func TestRecoverSkipsUnknownIDs(t *testing.T) {
+	dir := t.TempDir()
+	s := openTest(t, dir, Options{})
+	mustCommit(t, s, declare("q"), put("q", 1))
+	_ = s.Close()
+	db, err := badgerdb.Open(Options{}.withDefaults().badgerOptions(dir))
+	if err != nil {
+		t.Fatal(err)
+	}
+	err = db.Update(func(txn *badgerdb.Txn) error {
+		return errors.Join(txn.Set(appendSeqKey(nil, prefixMessage, math.MaxUint64, 1), appendMessage(nil, &message.Message{})),
+			txn.Set(appendBindingKey(nil, math.MaxUint64, address.Pattern{"y"}), nil))
+	})
+	if err := errors.Join(err, db.Close()); err != nil {
+		t.Fatal(err)
+	}
+	s = openTest(t, dir, Options{})
+	c := &counter{}
+	if err := s.Recover(context.Background(), c); err != nil || c.queues != 1 || c.messages != 1 || c.bindings != 0 {
+		t.Fatalf("recovered %+v, %v", c, err)
 	}
 }
