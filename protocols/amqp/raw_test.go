@@ -212,3 +212,5 @@ func (r *rawConn) delivery() (*frames.Transfer, []byte) {
 		}
 	}
 }
+
+func symbolKey(s string) any { return encoding.Symbol(s) }
