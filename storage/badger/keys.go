@@ -43,10 +43,6 @@ func appendBindingKey(dst []byte, id uint64, p address.Pattern) []byte {
 	return appendSegments(appendIDKey(dst, prefixBinding, id), p)
 }
 
-func appendRetainedKey(dst []byte, a address.Address) []byte {
-	return appendSegments(append(dst, prefixRetained...), a)
-}
-
 func appendQueueKey(dst []byte, name string) []byte {
 	return append(append(dst, prefixQueue...), name...)
 }

@@ -42,6 +42,7 @@ func TestConformance(t *testing.T) {
 	}
 	for _, p := range []SyncPolicy{SyncBatch, SyncAlways, SyncNone} {
 		t.Run(p.String(), func(t *testing.T) {
+			t.Parallel() // they wait on fsyncs more than they compute
 			var mu sync.Mutex
 			dirs := map[*testing.T]string{}
 			storetest.Run(t, func(t *testing.T) exchange.Store {
