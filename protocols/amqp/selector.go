@@ -136,6 +136,7 @@ type token struct {
 	i    int64
 	f    float64
 	pos  int
+	big  bool // 9223372036854775808: valid only negated
 }
 
 func (t token) String() string {
@@ -319,8 +320,10 @@ func (l *selLexer) number(start int) (token, error) {
 	}
 	n, err := strconv.ParseInt(text, base, 64)
 	if err != nil {
-		// 9223372036854775808 is only valid negated; like Java, refuse it
-		// elsewhere: out of range.
+		if base == 10 && text == "9223372036854775808" {
+			// Valid only after a minus, as in Java.
+			return token{kind: tInt, i: math.MinInt64, big: true, text: s[start:j], pos: start}, nil
+		}
 		return token{}, l.errorf(start, "integer %q out of range", text)
 	}
 	return token{kind: tInt, i: n, text: s[start:j], pos: start}, nil
@@ -588,6 +591,12 @@ func (p *selParser) unary() (node, error) {
 		if err := p.next(); err != nil {
 			return nil, err
 		}
+		if neg && p.tok.kind == tInt && p.tok.big {
+			if err := p.next(); err != nil {
+				return nil, err
+			}
+			return &litNode{v: val{k: vInt, i: math.MinInt64}}, nil
+		}
 		x, err := p.unary()
 		if err != nil {
 			return nil, err
@@ -615,6 +624,9 @@ func (p *selParser) primary() (node, error) {
 		}
 		return &litNode{v: val{k: vString, s: t.text}}, nil
 	case tInt:
+		if t.big {
+			return nil, p.errorf("integer %s out of range", t.text)
+		}
 		if err := p.next(); err != nil {
 			return nil, err
 		}
