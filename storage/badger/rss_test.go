@@ -25,7 +25,8 @@ const rssEnv = "ROSETTA_BADGER_RSS"
 // holding a store with one queue of 1M 1 KiB messages: after the writes,
 // and after a reopen and a Recover that streams every message into a
 // Recovery that keeps nothing (the store's own footprint, not the
-// exchange's copy of the queue).
+// exchange's copy of the queue); each right away, while badger still
+// flushes and compacts, and once that is done.
 func TestRSSMillionMessages(t *testing.T) {
 	if os.Getenv(rssEnv) == "" {
 		t.Skip("set " + rssEnv + "=1 to measure")
@@ -64,6 +65,8 @@ func TestRSSMillionMessages(t *testing.T) {
 	wg.Wait()
 	t.Logf("wrote %d messages of %d B in %v", total, size, time.Since(start).Round(time.Millisecond))
 	logRSS(t, "after the writes")
+	settle(t)
+	logRSS(t, "once badger settled")
 	if err := s.Close(); err != nil {
 		t.Fatal(err)
 	}
@@ -84,6 +87,29 @@ func TestRSSMillionMessages(t *testing.T) {
 	}
 	t.Logf("reopened and recovered %d messages in %v", c.messages, time.Since(start).Round(time.Millisecond))
 	logRSS(t, "after reopen and recover")
+	settle(t)
+	logRSS(t, "once badger settled")
+}
+
+// settle waits for badger's background work (memtable flushes and
+// compactions, which build whole tables in memory) to finish: until the
+// Go heap stops shrinking, or 60 s.
+func settle(t *testing.T) {
+	start := time.Now()
+	var ms runtime.MemStats
+	prev, still := uint64(0), 0
+	for time.Since(start) < time.Minute && still < 3 {
+		time.Sleep(time.Second)
+		runtime.GC()
+		runtime.ReadMemStats(&ms)
+		if prev != 0 && ms.HeapInuse > prev*95/100 {
+			still++
+		} else {
+			still = 0
+		}
+		prev = ms.HeapInuse
+	}
+	t.Logf("settled in %v", time.Since(start).Round(time.Second))
 }
 
 // logRSS logs the process's resident set, its peak, and the Go heap,
