@@ -334,3 +334,50 @@ func TestIdleTimeout(t *testing.T) {
 	// We stay silent: the server closes after 200 ms.
 	expectClose(t, r, frames.AMQPErrorResourceLimitExceeded)
 }
+
+// TestPeerIncomingWindow: we never send more transfer frames than the
+// peer's incoming window allows (§2.5.6), and continue, mid-message
+// included, when its flow opens the window.
+func TestPeerIncomingWindow(t *testing.T) {
+	b := newBroker(t, nil)
+	r := b.raw(t)
+	r.open(&frames.Open{ContainerID: "win", MaxFrameSize: encoding.Some[uint32](512)})
+	r.send(0, &frames.Begin{NextOutgoingID: 0, IncomingWindow: 2, OutgoingWindow: 100}, nil)
+	expect[*frames.Begin](r, false)
+	s := b.session(t)
+	snd := sender(t, s, "/queues/win", nil)
+	big := make([]byte, 1200) // three frames of at most 512 bytes
+	for i := range big {
+		big[i] = byte(i)
+	}
+	send(t, snd, goamqp.NewMessage([]byte("small")))
+	send(t, snd, goamqp.NewMessage(big))
+	send(t, snd, goamqp.NewMessage([]byte("last")))
+	r.send(0, &frames.Attach{Name: "w", Handle: 0, Role: frames.RoleReceiver,
+		Source: &frames.Source{Address: "/queues/win"}, Target: &frames.Target{}}, nil)
+	expect[*frames.Attach](r, false)
+	r.send(0, &frames.Flow{NextIncomingID: encoding.Some[frames.TransferNumber](0), IncomingWindow: 2, OutgoingWindow: 100,
+		Handle: encoding.Some[frames.Handle](0), DeliveryCount: encoding.Some[frames.SequenceNo](0), LinkCredit: encoding.Some[uint32](10)}, nil)
+	// Window 2: the small message and the first frame of the big one.
+	frameCount := func(max int) int {
+		n := 0
+		for n < max {
+			_, p, _, err := r.tryNext(300 * time.Millisecond)
+			if err != nil {
+				break
+			}
+			if _, ok := p.(*frames.Transfer); ok {
+				n++
+			}
+		}
+		return n
+	}
+	if n := frameCount(10); n != 2 {
+		t.Fatalf("%d transfer frames within a window of 2", n)
+	}
+	// Open the window by 10 from the next-incoming-id 2.
+	r.send(0, &frames.Flow{NextIncomingID: encoding.Some[frames.TransferNumber](2), IncomingWindow: 10, OutgoingWindow: 100}, nil)
+	if n := frameCount(10); n != 3 { // two more frames of the big message, then the last one
+		t.Fatalf("%d transfer frames after the window opened, want 3", n)
+	}
+}

@@ -77,12 +77,12 @@ func (l *link) onReceiverFlow(p *frames.Flow) error {
 		l.consCredit = 0
 		f := l.flowLocked(true)
 		l.mu.Unlock()
-		l.s.c.enqueue(outItem{kind: itemPerf, ch: l.s.outCh, sess: l.s, perf: f})
+		l.s.c.enqueue(outItem{kind: itemPerf, ch: l.s.outCh, sess: l.s, link: l, perf: f})
 	} else if p.Echo {
 		l.mu.Lock()
 		f := l.flowLocked(false)
 		l.mu.Unlock()
-		l.s.c.enqueue(outItem{kind: itemPerf, ch: l.s.outCh, sess: l.s, perf: f})
+		l.s.c.enqueue(outItem{kind: itemPerf, ch: l.s.outCh, sess: l.s, link: l, perf: f})
 	}
 	return nil
 }

@@ -155,35 +155,22 @@ func (w *writer) flush() bool {
 
 // item renders one queue entry.
 func (w *writer) item(it *outItem) {
-	c := w.c
 	switch it.kind {
 	case itemRaw:
 		w.buf = append(w.buf, it.raw...)
 	case itemPerf:
-		s := it.sess
-		if s != nil {
+		if s := it.sess; s != nil {
 			if s.gone.Load() {
 				return
 			}
-			if f, ok := it.perf.(*frames.Flow); ok {
-				if f.Handle.Set && len(s.blocked) > 0 {
-					// A link's flow state follows the transfers that wait for
-					// the window.
-					w.block(s, *it)
-					return
-				}
-				// next-outgoing-id is ours, known here (§2.5.6).
-				f.NextOutgoingID = frames.TransferNumber(s.nextOutgoingID)
-				f.OutgoingWindow = outgoingWindow
+			if it.link != nil && len(s.blocked) > 0 {
+				// A sending link's flow state follows the transfers that
+				// wait for the window.
+				w.block(s, *it)
+				return
 			}
 		}
-		var err error
-		w.buf, err = frames.AppendFrame(w.buf, it.ch, it.perf, nil)
-		if err != nil {
-			c.log.Error("encode frame", "perf", perfName(it.perf), "err", err)
-			return
-		}
-		c.srv.stats.framesOut.Add(1)
+		w.perf(it)
 	case itemDelivery:
 		s := it.sess
 		if s.gone.Load() || it.link.detached.Load() {
@@ -194,8 +181,28 @@ func (w *writer) item(it *outItem) {
 			w.block(s, *it)
 			return
 		}
-		w.delivery(s, it.link, it.d, nil)
+		if p := w.delivery(s, it.link, it.d, nil); p != nil {
+			// Sent in part: the rest waits for the window, first in line.
+			w.block(s, *it)
+			s.blocked[len(s.blocked)-1].p = p
+		}
 	}
+}
+
+// perf renders a performative; a session flow gets our next-outgoing-id.
+func (w *writer) perf(it *outItem) {
+	c := w.c
+	if f, ok := it.perf.(*frames.Flow); ok && it.sess != nil {
+		f.NextOutgoingID = frames.TransferNumber(it.sess.nextOutgoingID)
+		f.OutgoingWindow = outgoingWindow
+	}
+	var err error
+	w.buf, err = frames.AppendFrame(w.buf, it.ch, it.perf, nil)
+	if err != nil {
+		c.log.Error("encode frame", "perf", perfName(it.perf), "err", err)
+		return
+	}
+	c.srv.stats.framesOut.Add(1)
 }
 
 // outgoingWindow is the outgoing-window we announce: we do not limit our
@@ -248,18 +255,14 @@ func (w *writer) retryBlocked() {
 					}
 				}
 			} else {
-				it := b.it
-				s.blocked[0] = blockedItem{}
-				s.blocked = s.blocked[1:]
-				w.item(&it)
-				continue
+				w.perf(&b.it)
 			}
 			s.blocked[0] = blockedItem{}
 			s.blocked = s.blocked[1:]
 		}
 		if s.gone.Load() {
 			for _, b := range s.blocked {
-				if b.it.link != nil {
+				if b.it.kind == itemDelivery {
 					w.count(b.it.link)
 				}
 			}
