@@ -2,6 +2,8 @@ package amqp
 
 import (
 	"encoding/binary"
+	"errors"
+	"strings"
 	"testing"
 	"time"
 
@@ -380,4 +382,60 @@ func TestPeerIncomingWindow(t *testing.T) {
 	if n := frameCount(10); n != 3 { // two more frames of the big message, then the last one
 		t.Fatalf("%d transfer frames after the window opened, want 3", n)
 	}
+}
+
+// TestDispositionRanges: our dispositions for a burst of deliveries come
+// as one range, and a range from the peer settles every delivery in it
+// (§2.7.6).
+func TestDispositionRanges(t *testing.T) {
+	b := newBroker(t, nil)
+	r := b.raw(t)
+	r.open(nil)
+	r.begin(0)
+	r.attachSender(0, 0, "burst", "/queues/ranges", false)
+	var burst []byte
+	for i := range 5 {
+		burst = append(burst, r.frame(0, &frames.Transfer{Handle: 0, DeliveryID: encoding.Some(frames.DeliveryNumber(i)),
+			DeliveryTag: []byte{byte(i)}, MessageFormat: encoding.Some[frames.MessageFormat](0)}, body(t, "m"))...)
+	}
+	r.write(burst)
+	d := expect[*frames.Disposition](r, false)
+	if d.First != 0 || d.Last.Or(0) != 4 || !d.Settled || d.Role != frames.RoleReceiver {
+		t.Fatalf("disposition %+v, want one settled range 0..4", d)
+	}
+	if _, ok := d.State.(*frames.Accepted); !ok {
+		t.Fatalf("state %T", d.State)
+	}
+	// Receive the five unsettled and accept them with one range.
+	r.attachReceiver(0, 1, "take", "/queues/ranges", 5)
+	ids := map[uint32]bool{}
+	for range 5 {
+		tr, _ := r.delivery()
+		ids[uint32(tr.DeliveryID.Value)] = true
+	}
+	first, last := uint32(1<<32-1), uint32(0)
+	for id := range ids {
+		first, last = min(first, id), max(last, id)
+	}
+	if len(ids) != 5 || last-first != 4 {
+		t.Fatalf("delivery ids %v", ids)
+	}
+	r.send(0, &frames.Disposition{Role: frames.RoleReceiver, First: frames.DeliveryNumber(first),
+		Last: encoding.Some(frames.DeliveryNumber(last)), Settled: true, State: &frames.Accepted{}}, nil)
+	eventually(t, "five accepted", func() bool {
+		q, _ := b.x.Queue("ranges")
+		return q.Acked == 5 && q.Unsettled == 0
+	})
+}
+
+func TestDistributionModeCopy(t *testing.T) {
+	b := newBroker(t, nil)
+	s := b.session(t)
+	_, err := s.NewReceiver(ctxT(t), "/queues/browse", &goamqp.ReceiverOptions{SourceDistributionMode: goamqp.SourceDistributionModeCopy})
+	var ae *goamqp.Error
+	if !errors.As(err, &ae) || ae.Condition != goamqp.ErrCondNotImplemented || !strings.Contains(ae.Description, "browsing") {
+		t.Fatalf("copy on a queue: %v", err)
+	}
+	// On a topic every subscriber gets a copy anyway: accepted.
+	receiver(t, s, "/topics/browse", &goamqp.ReceiverOptions{SourceDistributionMode: goamqp.SourceDistributionModeCopy})
 }
