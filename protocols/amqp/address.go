@@ -29,11 +29,6 @@ const (
 	capTopic encoding.Symbol = "topic"
 )
 
-// tempRoot is the first segment of every dynamic (temporary) queue's
-// address; "$" keeps them out of reach of "#" and "+" subscriptions
-// (MQTT-4.7.2-1).
-const tempRoot = "$tmp"
-
 type nodeKind uint8
 
 const (
@@ -70,7 +65,7 @@ func parseTarget(s string, caps []encoding.Symbol) (target, error) {
 		if err != nil {
 			return target{}, err
 		}
-		temp := a[0] == tempRoot
+		temp := a[0] == address.TempRoot
 		// Replies to a dynamic queue never create one: it exists while its
 		// owner is connected.
 		return target{kind: nodeQueue, addr: a, ensure: !temp, temp: temp}, nil
@@ -101,7 +96,7 @@ func parseTarget(s string, caps []encoding.Symbol) (target, error) {
 	if err != nil {
 		return target{}, err
 	}
-	temp := a[0] == tempRoot
+	temp := a[0] == address.TempRoot
 	return target{kind: nodeQueue, addr: a, ensure: !temp, temp: temp}, nil
 }
 
@@ -112,13 +107,13 @@ func parseSource(s string, caps []encoding.Symbol) (source, error) {
 		if err != nil {
 			return source{}, err
 		}
-		return source{kind: nodeQueue, addr: a, queue: a.MQTT(), temp: a[0] == tempRoot}, nil
+		return source{kind: nodeQueue, addr: a, queue: a.MQTT(), temp: a[0] == address.TempRoot}, nil
 	}
 	topic := func(p address.Pattern, err error) (source, error) {
 		if err != nil {
 			return source{}, err
 		}
-		return source{kind: nodeTopic, pattern: p, temp: p[0] == tempRoot}, nil
+		return source{kind: nodeTopic, pattern: p, temp: p[0] == address.TempRoot}, nil
 	}
 	switch {
 	case strings.HasPrefix(s, prefixQueues):
@@ -304,24 +299,31 @@ func unhex(c byte) byte {
 	return c - 'a' + 10
 }
 
-// replyTo renders a canonical ReplyTo (as its publisher wrote it) as an
-// AMQP address: AMQP forms and other "/" names as written, STOMP's
-// /queue/ and /topic/ as /queues/ and /topics/, an MQTT topic as a
-// /topics/ address.
-func replyTo(v string, fromAMQP bool) string {
-	switch {
-	case v == "" || fromAMQP:
-		return v
-	case strings.HasPrefix(v, prefixQueues), strings.HasPrefix(v, prefixTopics), strings.HasPrefix(v, "/exchanges/"):
-		return v
-	case strings.HasPrefix(v, "/queue/"):
-		return prefixQueues + v[len("/queue/"):]
-	case strings.HasPrefix(v, "/amq/queue/"):
-		return prefixQueues + v[len("/amq/queue/"):]
-	case strings.HasPrefix(v, "/topic/"):
-		return prefixTopics + v[len("/topic/"):]
-	case strings.HasPrefix(v, "/"):
+// readReplyTo reads an AMQP reply-to into the canonical form (ADR 0002,
+// docs/mapping.md "Reply-to"): a queue address ("/queues/x" or a bare
+// "x") as "$queue/x", a topic ("/topics/a/b", "/exchanges/amq.topic/a.b")
+// as "a/b". A value that names no such address is kept as written.
+func readReplyTo(v string) string {
+	t, err := parseTarget(v, nil)
+	if err != nil || t.subjectKey {
 		return v
 	}
-	return renderTopic(address.Address(strings.Split(v, "/")))
+	if s, ok := address.FormatReplyTo(t.addr, t.kind == nodeQueue); ok {
+		return s
+	}
+	return v
+}
+
+// renderReplyTo renders a canonical reply-to as an AMQP address: "$queue/x"
+// as "/queues/x", a topic as "/topics/..."; a value that is not canonical
+// as written.
+func renderReplyTo(v string) string {
+	a, queue, err := address.ParseReplyTo(v)
+	switch {
+	case err != nil:
+		return v
+	case queue:
+		return renderQueue(a)
+	}
+	return renderTopic(a)
 }

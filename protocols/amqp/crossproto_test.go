@@ -151,7 +151,7 @@ func TestCrossProtocolFromAMQP(t *testing.T) {
 	check("content-type", m.ContentType, ct)
 	check("content-encoding", m.ContentEncoding, ce)
 	check("subject", m.Subject, subj)
-	check("reply-to", m.ReplyTo, rt)
+	check("reply-to", m.ReplyTo, "$queue/answers") // canonical (ADR 0002)
 	check("group-id", m.GroupID, gid)
 	check("created", m.CreatedAt.UnixMilli(), created.UnixMilli())
 	check("correlation-id", string(m.CorrelationID), "01020304-0506-0708-090a-0b0c0d0e0f10")

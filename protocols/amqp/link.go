@@ -277,7 +277,7 @@ func (l *link) attachSender(p *frames.Attach) *Error {
 		// A node created for this link (§3.5.3 dynamic): a temporary queue
 		// others may send to by its address; deleted with the link.
 		c.nextPrivate++
-		addr := address.Address{tempRoot, string(message.ProtocolAMQP), c.id, strconv.FormatUint(c.nextPrivate, 10)}
+		addr := address.Address{address.TempRoot, string(message.ProtocolAMQP), c.id, strconv.FormatUint(c.nextPrivate, 10)}
 		sc = source{kind: nodeQueue, addr: addr, queue: addr.MQTT(), temp: true}
 		if err := x.DeclareQueue(sc.queue, exchange.QueueConfig{AutoDelete: true, Owner: "amqp/" + c.id}); err != nil {
 			return linkErr(l.handle, frames.AMQPErrorInternalError, "", "dynamic queue: %w", err)
@@ -470,9 +470,9 @@ func (l *link) filters(fs frames.FilterSet) (func(*message.Message) bool, frames
 }
 
 // ownTemp reports whether p lies inside this connection's temporary
-// queues; any other pattern under tempRoot belongs to someone else.
+// queues; any other pattern under address.TempRoot belongs to someone else.
 func (c *conn) ownTemp(p address.Pattern) bool {
-	return len(p) > 3 && p[0] == tempRoot && p[1] == string(message.ProtocolAMQP) && p[2] == c.id &&
+	return len(p) > 3 && p[0] == address.TempRoot && p[1] == string(message.ProtocolAMQP) && p[2] == c.id &&
 		!address.Pattern(p[:3]).HasWildcard()
 }
 

@@ -40,6 +40,7 @@ const (
 	nativeCorrIDType  = "amqp.correlation-id-type" // string: "ulong", "uuid" or "binary"; absent = string
 	nativeGroupSeq    = "amqp.group-sequence"      // int
 	nativeReplyGroup  = "amqp.reply-to-group-id"   // string
+	nativeReplyTo     = "amqp.reply-to"            // string: reply-to as written, when its canonical form renders otherwise
 	nativePrefix      = "amqp."
 	annotationPrefix  = "x-"
 	annOriginProtocol = "x-origin-protocol"
@@ -169,7 +170,12 @@ func messageFromAMQP(raw []byte, am *amqpmsg.Message, in ingress) (*message.Mess
 			}
 		}
 		m.Subject = p.Subject
-		m.ReplyTo = p.ReplyTo
+		if p.ReplyTo != "" {
+			m.ReplyTo = readReplyTo(p.ReplyTo)
+			if renderReplyTo(m.ReplyTo) != p.ReplyTo {
+				m.Annotations.Native.Add(nativeReplyTo, message.String(p.ReplyTo))
+			}
+		}
 		m.ContentType = string(p.ContentType)
 		m.ContentEncoding = string(p.ContentEncoding)
 		if t := p.AbsoluteExpiryTime; !t.IsZero() && (expires.IsZero() || t.Before(expires)) {
@@ -465,7 +471,7 @@ func appendMessage(dst []byte, m *message.Message, e egress) ([]byte, error) {
 			}
 		}
 	}
-	if dst, err = appendProperties(dst, m, e, fromAMQP); err != nil {
+	if dst, err = appendProperties(dst, m, e); err != nil {
 		return dst, err
 	}
 	dst = appendApplicationProperties(dst, m, e.Lost)
@@ -547,11 +553,11 @@ func appendAnnotations(dst []byte, m *message.Message, exact bool, nApp int) []b
 }
 
 // appendProperties builds the properties section (§3.2.4).
-func appendProperties(dst []byte, m *message.Message, e egress, fromAMQP bool) ([]byte, error) {
+func appendProperties(dst []byte, m *message.Message, e egress) ([]byte, error) {
 	nat := m.Annotations.Native
 	p := amqpmsg.Properties{
 		Subject:            m.Subject,
-		ReplyTo:            replyTo(m.ReplyTo, fromAMQP),
+		ReplyTo:            egressReplyTo(m),
 		ContentType:        encoding.Symbol(m.ContentType),
 		ContentEncoding:    encoding.Symbol(m.ContentEncoding),
 		AbsoluteExpiryTime: m.Expires,
@@ -581,6 +587,15 @@ func appendProperties(dst []byte, m *message.Message, e egress, fromAMQP bool) (
 		p.GroupSequence = encoding.Some(uint32(v.IntValue()))
 	}
 	return p.Marshal(dst)
+}
+
+// egressReplyTo is an AMQP sender's reply-to as written, else the
+// canonical reply-to rendered as an AMQP address.
+func egressReplyTo(m *message.Message) string {
+	if v, ok := m.Annotations.Native.Get(nativeReplyTo); ok && v.Kind() == message.KindString {
+		return v.Str()
+	}
+	return renderReplyTo(m.ReplyTo)
 }
 
 // appendApplicationProperties builds the application-properties section

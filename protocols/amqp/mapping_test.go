@@ -60,7 +60,7 @@ func TestMapEgressGolden(t *testing.T) {
 	stomp := &message.Message{
 		ID: "id-s", Address: address.Address{"orders"}, Body: []byte("{}"),
 		ContentType: "application/json", ContentEncoding: "identity", CorrelationID: []byte("corr-s"),
-		ReplyTo: "/queue/answers", Durable: true, Priority: 8, CreatedAt: goldenCreated,
+		ReplyTo: "$queue/answers", Durable: true, Priority: 8, CreatedAt: goldenCreated,
 		Headers: message.Headers{{Key: "app", Value: message.String("1")}, {Key: "app", Value: message.String("2")}},
 		Annotations: message.Annotations{
 			Origin: message.Origin{Protocol: message.ProtocolSTOMP, ClientID: "web-1", ConnID: "k3"},
@@ -189,7 +189,7 @@ func TestMapIngressGolden(t *testing.T) {
 	check("first-acquirer", m.FirstAcquirer, true)
 	check("qos", m.Annotations.QoS, uint8(1))
 	check("subject", m.Subject, "subj")
-	check("reply-to", m.ReplyTo, "/queues/r")
+	check("reply-to", m.ReplyTo, "$queue/r") // canonical (ADR 0002)
 	check("correlation-id", string(m.CorrelationID), "99")
 	check("content-type", m.ContentType, "application/json")
 	check("content-encoding", m.ContentEncoding, "gzip")
@@ -357,12 +357,23 @@ func TestAddresses(t *testing.T) {
 			t.Errorf("renderTopic(%q) = %q parses to %q, %v", a, s, back.addr, err)
 		}
 	}
+	// Reply-to: AMQP forms read into the canonical one and rendered back
+	// (ADR 0002).
 	for in, want := range map[string]string{
-		"/queue/x": "/queues/x", "/topic/a/b": "/topics/a/b", "/amq/queue/q": "/queues/q",
-		"a/b": "/topics/a/b", "/queues/y": "/queues/y", "/custom": "/custom", "a%b/c": "/topics/a%25b/c",
+		"/queues/rpc": "$queue/rpc", "rpc": "$queue/rpc", "/topics/replies/c1": "replies/c1",
+		"/exchanges/amq.topic/a.b": "a/b", "/queues/$tmp/amqp/k/1": "$queue/$tmp/amqp/k/1",
+		"/topics/a%2Fb": "/topics/a%2Fb", "/exchange/x": "/exchange/x", "/exchanges/amq.topic": "/exchanges/amq.topic",
 	} {
-		if got := replyTo(in, false); got != want {
-			t.Errorf("replyTo(%q) = %q, want %q", in, got, want)
+		if got := readReplyTo(in); got != want {
+			t.Errorf("readReplyTo(%q) = %q, want %q", in, got, want)
+		}
+	}
+	for in, want := range map[string]string{
+		"$queue/rpc": "/queues/rpc", "replies/c1": "/topics/replies/c1", "$queue/$tmp/stomp/s/r": "/queues/$tmp/stomp/s/r",
+		"a%b/c": "/topics/a%25b/c", "a/+": "a/+",
+	} {
+		if got := renderReplyTo(in); got != want {
+			t.Errorf("renderReplyTo(%q) = %q, want %q", in, got, want)
 		}
 	}
 }
