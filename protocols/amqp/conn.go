@@ -62,10 +62,11 @@ type outItem struct {
 // queue; only conn closes the socket.
 //
 // Locks: conn.mu guards the outbound queue and is a leaf. A sending link's
-// creditMu is taken before its mu, which is taken before a session's mu
-// and conn.mu. No lock of ours is held while calling the exchange, except
-// creditMu, because the exchange calls link handlers (which take link.mu
-// and conn.mu) synchronously from Publish, Settle, AddCredit and Drain.
+// creditMu is taken before its mu, which is taken before conn.mu; a
+// session's mu is taken alone. No lock of ours is held while calling the
+// exchange, except creditMu, because the exchange calls link handlers
+// (which take link.mu and conn.mu) synchronously from Publish, Settle,
+// AddCredit and Drain.
 type conn struct {
 	srv    *Server
 	id     string
