@@ -40,6 +40,7 @@ type stompFrontEnd interface {
 type broker interface {
 	Stats() exchange.Stats
 	Queues() []exchange.QueueStats
+	Lossy() []exchange.LossyCount
 	Close(context.Context) error
 }
 

@@ -113,6 +113,10 @@ func (b *fakeBroker) Stats() exchange.Stats {
 	}
 }
 
+func (b *fakeBroker) Lossy() []exchange.LossyCount {
+	return []exchange.LossyCount{{From: "amqp", To: "mqtt", Field: "header-type", N: 3}}
+}
+
 func (b *fakeBroker) Queues() []exchange.QueueStats {
 	return append([]exchange.QueueStats(nil), b.queues...)
 }
@@ -477,8 +481,9 @@ func TestStatsCollector(t *testing.T) {
 			broker: &fakeBroker{rec: rec, queues: []exchange.QueueStats{
 				{Name: "shallow", Ready: 1}, {Name: "deep", Ready: 100}, {Name: "middle", Ready: 50},
 			}},
-			max:     2,
-			want:    []string{`rosetta_queue_depth{queue="deep"} 100`, `rosetta_queue_depth{queue="middle"} 50`, "rosetta_queue_depth_omitted 1", "rosetta_queues 3"},
+			max: 2,
+			want: []string{`rosetta_queue_depth{queue="deep"} 100`, `rosetta_queue_depth{queue="middle"} 50`, "rosetta_queue_depth_omitted 1", "rosetta_queues 3",
+				`rosetta_conversion_lossy_total{field="header-type",from="amqp",to="mqtt"} 3`},
 			notWant: []string{`queue="shallow"`},
 		},
 		{

@@ -28,18 +28,10 @@ const maxQueueSeries = 1000
 // the process adds series by side effect.
 type metrics struct {
 	reg *prometheus.Registry
-	// LossyConversions counts fields dropped by cross-protocol mapping
-	// (DESIGN.md §2). Registered now so dashboards can be built; the
-	// transform pipeline will feed it.
-	lossy *prometheus.CounterVec
 }
 
 func newMetrics(b broker, m mqttFrontEnd, s stompFrontEnd) *metrics {
 	reg := prometheus.NewRegistry()
-	lossy := prometheus.NewCounterVec(prometheus.CounterOpts{
-		Name: "rosetta_conversion_lossy_total",
-		Help: "Fields dropped when a message crossed from one protocol to another.",
-	}, []string{"from", "to", "field"})
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "rosetta_build_info",
 		Help:        "Always 1; the labels say which build runs.",
@@ -50,10 +42,9 @@ func newMetrics(b broker, m mqttFrontEnd, s stompFrontEnd) *metrics {
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
 		newStatsCollector(b, m, s, maxQueueSeries),
-		lossy,
 		build,
 	)
-	return &metrics{reg: reg, lossy: lossy}
+	return &metrics{reg: reg}
 }
 
 func (m *metrics) handler(log *slog.Logger) http.Handler {
@@ -88,6 +79,9 @@ type statsCollector struct {
 	accepted, framesIn, framesOut, bytesIn, bytesOut *prometheus.Desc
 	protocolErrors, slowConsumers                    *prometheus.Desc
 	sourceUp                                         *prometheus.Desc
+	// lossy counts fields dropped when a message crossed from one
+	// protocol to another (DESIGN.md §2), read from the exchange.
+	lossy *prometheus.Desc
 }
 
 func newStatsCollector(b broker, m mqttFrontEnd, s stompFrontEnd, maxQueues int) *statsCollector {
@@ -96,6 +90,7 @@ func newStatsCollector(b broker, m mqttFrontEnd, s stompFrontEnd, maxQueues int)
 	}
 	return &statsCollector{
 		broker: b, mqtt: m, stomp: s, maxQueues: maxQueues,
+		lossy:           d("rosetta_conversion_lossy_total", "Fields dropped when a message crossed from one protocol to another.", "from", "to", "field"),
 		connections:     d("rosetta_connections", "Open client connections.", "protocol"),
 		messagesIn:      d("rosetta_messages_in_total", "Messages published into the exchange, by origin protocol.", "protocol"),
 		messagesOut:     d("rosetta_messages_out_total", "Deliveries handed to consumers, by consumer protocol.", "protocol"),
@@ -130,7 +125,7 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.connections, c.messagesIn, c.messagesOut, c.dropped, c.unroutable, c.expired, c.deadLettered,
 		c.retained, c.queues, c.queueDepth, c.queuesOmitted, c.mqttQoS0Dropped, c.mqttRejected,
 		c.mqttPacketsIn, c.mqttPacketsOut, c.mqttBytesIn, c.mqttBytesOut,
-		c.accepted, c.framesIn, c.framesOut, c.bytesIn, c.bytesOut, c.protocolErrors, c.slowConsumers, c.sourceUp,
+		c.accepted, c.framesIn, c.framesOut, c.bytesIn, c.bytesOut, c.protocolErrors, c.slowConsumers, c.sourceUp, c.lossy,
 	} {
 		ch <- d
 	}
@@ -172,6 +167,9 @@ func (c *statsCollector) emit(ch chan<- prometheus.Metric, d *prometheus.Desc, t
 
 func (c *statsCollector) collectExchange(ch chan<- prometheus.Metric) {
 	s := c.broker.Stats()
+	for _, l := range c.broker.Lossy() {
+		c.emit(ch, c.lossy, prometheus.CounterValue, float64(l.N), l.From, l.To, l.Field)
+	}
 	for _, kv := range sortedProtocols(s.In) {
 		c.emit(ch, c.messagesIn, prometheus.CounterValue, float64(kv.v), string(kv.k))
 	}

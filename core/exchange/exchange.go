@@ -113,6 +113,7 @@ type Exchange struct {
 	expired      atomic.Uint64
 	deadLettered atomic.Uint64
 	dropped      [numDropReasons]atomic.Uint64
+	lossy        lossyCounters
 }
 
 // Reasons a message is dropped, as reported in Stats.Dropped.

@@ -115,34 +115,46 @@ func willPacket(c *packets.ConnectParams) packets.Packet {
 }
 
 // publishFromMessage renders m as a PUBLISH at qos with the given retain
-// flag, for a client speaking MQTT 5 (v5) or 3.1.1. It returns how many
+// flag, for a client speaking MQTT 5 (v5) or 3.1.1. It returns the
 // fields the client cannot receive (a non-string header, a Subject, any
 // property for a 3.1.1 client...), for the lossy-conversion counter. The
 // Message Expiry Interval is the time left at now (MQTT-3.3.2-6); the
 // caller has already dropped expired messages (MQTT-3.3.2-5).
-func publishFromMessage(m *message.Message, qos byte, retain, v5 bool, now time.Time) (packets.Packet, int) {
+func publishFromMessage(m *message.Message, qos byte, retain, v5 bool, now time.Time) (packets.Packet, message.Lost) {
 	pk := packets.Packet{
 		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: qos, Retain: retain},
 		TopicName:   m.Address.MQTT(),
 		Payload:     m.Body,
 	}
-	lossy := 0
+	var lost message.Lost
 	if m.Subject != "" {
-		lossy++
+		lost |= message.LostSubject
 	}
 	if m.GroupID != "" {
-		lossy++
+		lost |= message.LostGroupID
 	}
 	if m.ContentEncoding != "" {
-		lossy++
+		lost |= message.LostContentEncoding
 	}
 	if !v5 {
 		// MQTT 3.1.1 has no properties: everything but topic and payload is
 		// lost (docs/mapping.md).
-		if m.ContentType != "" || m.ReplyTo != "" || len(m.CorrelationID) > 0 || !m.Expires.IsZero() || len(m.Headers) > 0 {
-			lossy++
+		if m.ContentType != "" {
+			lost |= message.LostContentType
 		}
-		return pk, lossy
+		if m.ReplyTo != "" {
+			lost |= message.LostReplyTo
+		}
+		if len(m.CorrelationID) > 0 {
+			lost |= message.LostCorrelationID
+		}
+		if !m.Expires.IsZero() {
+			lost |= message.LostExpiry
+		}
+		if len(m.Headers) > 0 {
+			lost |= message.LostHeaders
+		}
+		return pk, lost
 	}
 	p := &pk.Properties
 	if v, ok := m.Annotations.Native.Get(nativePayloadFormat); ok && v.Kind() == message.KindInt {
@@ -156,7 +168,7 @@ func publishFromMessage(m *message.Message, qos byte, retain, v5 bool, now time.
 	if validString(m.ContentType) {
 		p.ContentType = m.ContentType
 	} else if m.ContentType != "" {
-		lossy++
+		lost |= message.LostContentType
 	}
 	// ReplyTo is canonical: the Response Topic as it stands, which a
 	// responder publishes to unchanged. MQTT-3.3.2-14: a Response Topic is
@@ -164,12 +176,12 @@ func publishFromMessage(m *message.Message, qos byte, retain, v5 bool, now time.
 	if validString(m.ReplyTo) && !strings.ContainsAny(m.ReplyTo, "+#") {
 		p.ResponseTopic = m.ReplyTo
 	} else if m.ReplyTo != "" {
-		lossy++
+		lost |= message.LostReplyTo
 	}
 	if len(m.CorrelationID) <= maxString {
 		p.CorrelationData = m.CorrelationID
 	} else {
-		lossy++
+		lost |= message.LostCorrelationID
 	}
 	n := len(m.Headers)
 	if n > 0 || m.Priority != message.DefaultPriority || m.Annotations.Trace != "" || m.Annotations.Origin.Protocol != message.ProtocolMQTT {
@@ -179,10 +191,10 @@ func publishFromMessage(m *message.Message, qos byte, retain, v5 bool, now time.
 	for _, h := range m.Headers {
 		val := h.Value.Text()
 		if h.Value.Kind() != message.KindString {
-			lossy++ // the type is lost, the text is kept
+			lost |= message.LostHeaderType // the type is lost, the text is kept
 		}
 		if !validString(h.Key) || !validStringOrEmpty(val) {
-			lossy++
+			lost |= message.LostHeaders
 			continue
 		}
 		switch h.Key {
@@ -208,7 +220,7 @@ func publishFromMessage(m *message.Message, qos byte, retain, v5 bool, now time.
 			p.User = append(p.User, packets.UserProperty{Key: headerOriginUser, Val: o.User})
 		}
 	}
-	return pk, lossy
+	return pk, lost
 }
 
 // remainingSeconds is the Message Expiry Interval to send for a message

@@ -51,8 +51,8 @@ func TestMessageFromPublish(t *testing.T) {
 		t.Errorf("payload format annotation %v %v", v, ok)
 	}
 	out, lossy := publishFromMessage(m, 1, false, true, now.Add(1500*time.Millisecond))
-	if lossy != 0 {
-		t.Errorf("lossy %d for an MQTT→MQTT hop", lossy)
+	if lossy.Count() != 0 {
+		t.Errorf("lossy %d for an MQTT→MQTT hop", lossy.Count())
 	}
 	if out.Properties.MessageExpiryInterval != 59 {
 		t.Errorf("expiry %d, want 59 (60 s less 1.5 s, rounded up)", out.Properties.MessageExpiryInterval)
@@ -109,8 +109,8 @@ func TestPublishFromMessage(t *testing.T) {
 		t.Run(tc.name, func(t *testing.T) {
 			tc.m.Address = address.MustParseMQTT("t")
 			pk, lossy := publishFromMessage(&tc.m, 0, false, tc.v5, now)
-			if lossy != tc.wantLossy {
-				t.Errorf("lossy %d, want %d", lossy, tc.wantLossy)
+			if lossy.Count() != tc.wantLossy {
+				t.Errorf("lossy %d, want %d", lossy.Count(), tc.wantLossy)
 			}
 			if !slices.Equal(pk.Properties.User, tc.wantUser) {
 				t.Errorf("user %v, want %v", pk.Properties.User, tc.wantUser)
@@ -178,8 +178,8 @@ func FuzzMappingRoundTrip(f *testing.F) {
 		if !valid {
 			return
 		}
-		if lossy != 0 {
-			t.Errorf("lossy %d for a valid MQTT 5 publish", lossy)
+		if lossy.Count() != 0 {
+			t.Errorf("lossy %d for a valid MQTT 5 publish", lossy.Count())
 		}
 		if out.TopicName != topic && !hasPrefixFold(topic, queuePrefix) {
 			t.Errorf("topic %q → %q", topic, out.TopicName)
@@ -229,8 +229,8 @@ func TestMapReplyTo(t *testing.T) {
 				Annotations: message.Annotations{Origin: stomp,
 					Native: message.Headers{{Key: "stomp.reply-to", Value: message.String("/queue/ignored")}}}}
 			pk, lossy := publishFromMessage(m, 1, false, true, time.Now())
-			if pk.Properties.ResponseTopic != tc.want || lossy != tc.lossy {
-				t.Fatalf("Response Topic %q lossy %d, want %q lossy %d", pk.Properties.ResponseTopic, lossy, tc.want, tc.lossy)
+			if pk.Properties.ResponseTopic != tc.want || lossy.Count() != tc.lossy {
+				t.Fatalf("Response Topic %q lossy %d, want %q lossy %d", pk.Properties.ResponseTopic, lossy.Count(), tc.want, tc.lossy)
 			}
 			if tc.lossy != 0 {
 				return

@@ -727,9 +727,10 @@ func (ss *session) flush(w *writer) bool {
 			return true
 		}
 		ss.pending = ss.pending[1:]
-		pk, lossy := publishFromMessage(m, qos, retain, c.v5, now)
-		if lossy > 0 {
+		pk, lost := publishFromMessage(m, qos, retain, c.v5, now)
+		if lost != 0 {
 			ss.srv.lossy.Add(1)
+			ss.srv.x.CountLossy(m.Annotations.Origin.Protocol, message.ProtocolMQTT, lost)
 		}
 		pk.Properties.SubscriptionIdentifier = ids
 		var o *outbound

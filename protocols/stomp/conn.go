@@ -470,6 +470,9 @@ func (c *conn) writeLoop() {
 					md.Ack = it.p.ack
 				}
 				buf = appendMessage(buf, it.d.Msg, md, ver)
+				if lost := stompLoss(it.d.Msg); lost != 0 {
+					c.srv.x.CountLossy(it.d.Msg.Annotations.Origin.Protocol, message.ProtocolSTOMP, lost)
+				}
 				if s.mode == ackAuto {
 					if s.owed == 0 {
 						refill = append(refill, s)

@@ -4,6 +4,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/rosettamq/rosetta/core/address"
 	"github.com/rosettamq/rosetta/core/message"
@@ -333,4 +334,29 @@ func stompReplyTo(m *message.Message) string {
 		return prefixQueue + renderAddress(a)
 	}
 	return prefixTopic + renderAddress(a)
+}
+
+// stompLoss returns what a MESSAGE frame cannot carry of m (docs/mapping.md,
+// canonical → STOMP): STOMP headers are UTF-8 text, so typed header values
+// become text and binary correlation data that is not UTF-8 is mangled;
+// there is no header for the subject or group id. The caller counts them
+// in rosetta_conversion_lossy_total.
+func stompLoss(m *message.Message) message.Lost {
+	var lost message.Lost
+	if m.Subject != "" {
+		lost |= message.LostSubject
+	}
+	if m.GroupID != "" {
+		lost |= message.LostGroupID
+	}
+	if len(m.CorrelationID) > 0 && !utf8.Valid(m.CorrelationID) {
+		lost |= message.LostCorrelationID
+	}
+	for _, h := range m.Headers {
+		if h.Value.Kind() != message.KindString {
+			lost |= message.LostHeaderType
+			break
+		}
+	}
+	return lost
 }

@@ -326,3 +326,25 @@ func TestDestinations(t *testing.T) {
 		}
 	}
 }
+
+func TestStompLoss(t *testing.T) {
+	tests := []struct {
+		name string
+		m    message.Message
+		want message.Lost
+	}{
+		{"nothing to lose", message.Message{ContentType: "text/plain", CorrelationID: []byte("abc"),
+			Headers: message.Headers{{Key: "k", Value: message.String("v")}}}, 0},
+		{"subject and group", message.Message{Subject: "s", GroupID: "g"}, message.LostSubject | message.LostGroupID},
+		{"binary correlation", message.Message{CorrelationID: []byte{0xff, 0x00}}, message.LostCorrelationID},
+		{"typed header", message.Message{Headers: message.Headers{{Key: "n", Value: message.Int(7)}, {Key: "b", Value: message.Bool(true)}}},
+			message.LostHeaderType},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			if got := stompLoss(&tc.m); got != tc.want {
+				t.Errorf("stompLoss = %b, want %b", got, tc.want)
+			}
+		})
+	}
+}
