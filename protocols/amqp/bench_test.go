@@ -113,7 +113,7 @@ func BenchmarkMapIngress(b *testing.B) {
 		if err := am.Unmarshal(raw); err != nil {
 			b.Fatal(err)
 		}
-		if _, err := messageFromAMQP(raw, &am, in); err != nil {
+		if _, err := messageFromAMQP(&am, in); err != nil {
 			b.Fatal(err)
 		}
 	}
@@ -128,7 +128,7 @@ func BenchmarkMapEgress(b *testing.B) {
 	if err := am.Unmarshal(raw); err != nil {
 		b.Fatal(err)
 	}
-	fromAMQP, err := messageFromAMQP(raw, &am, ingress{Addr: address.Address{"a", "b"},
+	fromAMQP, err := messageFromAMQP(&am, ingress{Addr: address.Address{"a", "b"},
 		Origin: message.Origin{Protocol: message.ProtocolAMQP, ClientID: "c"}, Now: time.Now()})
 	if err != nil {
 		b.Fatal(err)

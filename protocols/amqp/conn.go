@@ -110,7 +110,6 @@ type conn struct {
 	closeOnce sync.Once
 
 	// Owned by the write goroutine.
-	scratch []byte
 	blocked []*session // sessions whose transfers wait for the peer's incoming window
 }
 

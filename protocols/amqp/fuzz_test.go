@@ -241,7 +241,7 @@ func FuzzMappingRoundTrip(f *testing.F) {
 		if err := am.Unmarshal(raw); err != nil {
 			return
 		}
-		m, err := messageFromAMQP(raw, &am, ingress{Addr: address.Address{"f"},
+		m, err := messageFromAMQP(&am, ingress{Addr: address.Address{"f"},
 			Origin: message.Origin{Protocol: message.ProtocolAMQP}, Now: time.Unix(1e9, 0)})
 		if err != nil {
 			return

@@ -2,7 +2,6 @@ package amqp
 
 import (
 	"encoding/binary"
-	"errors"
 	"math"
 	"strconv"
 	"strings"
@@ -92,17 +91,17 @@ type ingress struct {
 }
 
 // messageFromAMQP maps a decoded AMQP message to a canonical one
-// (docs/mapping.md, AMQP → canonical). raw is the encoded message am was
-// decoded from with aliasing: Body and the Native bytes alias it, so raw
-// must not be reused. user-id is checked by the caller.
-func messageFromAMQP(raw []byte, am *amqpmsg.Message, in ingress) (*message.Message, error) {
+// (docs/mapping.md, AMQP → canonical). am must have been decoded with
+// aliasing (amqpmsg.Message.Unmarshal) from a buffer the message then
+// owns: Body and the Native bytes are slices of it. user-id is checked by
+// the caller.
+func messageFromAMQP(am *amqpmsg.Message, in ingress) (*message.Message, error) {
 	m := &message.Message{
 		Address:   in.Addr,
 		Priority:  message.DefaultPriority,
 		CreatedAt: in.Now.Truncate(time.Millisecond),
 	}
 	m.Annotations.Origin = in.Origin
-	_ = raw
 
 	head, body, err := splitBare(am.Bare)
 	if err != nil {
@@ -695,5 +694,3 @@ func appendBody(dst []byte, m *message.Message, form string, hdr []byte, lost lo
 	dst = encoding.AppendDescriptor(dst, amqpmsg.DescriptorData)
 	return encoding.AppendBinary(dst, m.Body)
 }
-
-var errNoBody = errors.New("no body")

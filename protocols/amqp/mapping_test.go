@@ -171,7 +171,7 @@ func TestMapIngressGolden(t *testing.T) {
 		t.Fatal(err)
 	}
 	var st counters
-	m, err := messageFromAMQP(raw, &am, ingress{Addr: goldenAddr, Origin: amqpOrigin, Now: goldenNow,
+	m, err := messageFromAMQP(&am, ingress{Addr: goldenAddr, Origin: amqpOrigin, Now: goldenNow,
 		Lost: lossSink{st: &st, from: "amqp", to: "canonical"}})
 	if err != nil {
 		t.Fatal(err)
@@ -278,7 +278,7 @@ func TestMapBodyForms(t *testing.T) {
 			if err := am.Unmarshal(raw); err != nil {
 				t.Fatal(err)
 			}
-			m, err := messageFromAMQP(raw, &am, ingress{Addr: goldenAddr, Origin: amqpOrigin, Now: goldenNow})
+			m, err := messageFromAMQP(&am, ingress{Addr: goldenAddr, Origin: amqpOrigin, Now: goldenNow})
 			if err != nil {
 				t.Fatal(err)
 			}

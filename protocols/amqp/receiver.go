@@ -182,7 +182,7 @@ func (l *link) publish(raw []byte) *Error {
 			return e
 		}
 	}
-	m, err := messageFromAMQP(raw, &am, ingress{
+	m, err := messageFromAMQP(&am, ingress{
 		Addr:   t.addr,
 		Origin: c.origin,
 		Now:    time.Now(),

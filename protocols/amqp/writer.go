@@ -49,6 +49,9 @@ func (c *conn) writeLoop() {
 			if cap(w.buf) > maxIdleBuffer {
 				w.buf = nil
 			}
+			if cap(w.payload) > maxIdleBuffer {
+				w.payload = nil
+			}
 			w.topUp()
 			if closing {
 				return
