@@ -1,6 +1,7 @@
 package amqp
 
 import (
+	"context"
 	"encoding/binary"
 	"errors"
 	"strings"
@@ -9,6 +10,9 @@ import (
 
 	goamqp "github.com/Azure/go-amqp"
 
+	"github.com/rosettamq/rosetta/core/address"
+	"github.com/rosettamq/rosetta/core/exchange"
+	"github.com/rosettamq/rosetta/core/message"
 	"github.com/rosettamq/rosetta/protocols/amqp/encoding"
 	"github.com/rosettamq/rosetta/protocols/amqp/frames"
 	amqpmsg "github.com/rosettamq/rosetta/protocols/amqp/message"
@@ -438,4 +442,27 @@ func TestDistributionModeCopy(t *testing.T) {
 	}
 	// On a topic every subscriber gets a copy anyway: accepted.
 	receiver(t, s, "/topics/browse", &goamqp.ReceiverOptions{SourceDistributionMode: goamqp.SourceDistributionModeCopy})
+}
+
+// TestSlowConsumer: a peer that grants credit and stops reading is closed
+// once a write waits longer than WriteTimeout; its unsettled deliveries go
+// back to the queue.
+func TestSlowConsumer(t *testing.T) {
+	b := newBroker(t, func(c *Config) { c.WriteTimeout = 200 * time.Millisecond; c.MaxPending = 100 })
+	r := b.raw(t)
+	r.open(nil)
+	r.begin(0)
+	r.attachReceiver(0, 0, "slow", "/queues/slow", 100000)
+	body := make([]byte, 8<<10)
+	for range 2000 {
+		m := &message.Message{Address: address.Address{"slow"}, Body: body}
+		if _, err := b.x.Publish(context.Background(), m, exchange.PublishOptions{EnsureQueue: true}); err != nil {
+			t.Fatal(err)
+		}
+	}
+	eventually(t, "slow consumer closed", func() bool { return b.srv.Stats().SlowConsumers == 1 })
+	eventually(t, "deliveries released", func() bool {
+		q, _ := b.x.Queue("slow")
+		return q.Ready == 2000 && q.Unsettled == 0 && q.Consumers == 0
+	})
 }
