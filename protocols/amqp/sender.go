@@ -49,11 +49,21 @@ func (l *link) sendLocked(d *exchange.Delivery) {
 // delivery-count(snd); parked deliveries go first; drain hands over what
 // is ready and then advances the delivery-count to use up the credit.
 func (l *link) onReceiverFlow(p *frames.Flow) error {
+	// The answering flow is queued after creditMu is released: queueing may
+	// wait for the writer, which may itself wait for creditMu (written).
+	if f := l.applyReceiverFlow(p); f != nil {
+		l.s.c.enqueue(outItem{kind: itemPerf, ch: l.s.outCh, sess: l.s, link: l, perf: f})
+	}
+	return nil
+}
+
+// applyReceiverFlow applies p and returns the flow to answer with, if any.
+func (l *link) applyReceiverFlow(p *frames.Flow) *frames.Flow {
 	l.creditMu.Lock()
 	defer l.creditMu.Unlock()
 	l.mu.Lock()
 	rcvDC := uint32(p.DeliveryCount.Or(0)) // unset: our initial delivery-count, 0
-	behind := int64(l.dc - rcvDC)          // sent, and not yet counted by the peer
+	behind := int64(l.dc - rcvDC)           // sent, and not yet counted by the peer
 	if l.dc-rcvDC > 1<<31 {
 		behind = 0 // the peer claims more than we sent: ignore the difference
 	}
@@ -69,20 +79,19 @@ func (l *link) onReceiverFlow(p *frames.Flow) error {
 	if p.Drain {
 		l.cons.Drain() // hands over what is ready within the credit, then zeroes it
 		l.mu.Lock()
+		defer l.mu.Unlock()
 		// "the sender will (after sending all available messages) advance
 		// the delivery-count as much as possible, consuming all
 		// link-credit, and send the flow state to the receiver" (§2.6.7).
 		l.dc += uint32(l.credit)
 		l.credit = 0
 		l.consCredit = 0
-		f := l.flowLocked(true)
-		l.mu.Unlock()
-		l.s.c.enqueue(outItem{kind: itemPerf, ch: l.s.outCh, sess: l.s, link: l, perf: f})
-	} else if p.Echo {
+		return l.flowLocked(true)
+	}
+	if p.Echo {
 		l.mu.Lock()
-		f := l.flowLocked(false)
-		l.mu.Unlock()
-		l.s.c.enqueue(outItem{kind: itemPerf, ch: l.s.outCh, sess: l.s, link: l, perf: f})
+		defer l.mu.Unlock()
+		return l.flowLocked(false)
 	}
 	return nil
 }
