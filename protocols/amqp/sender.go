@@ -63,7 +63,7 @@ func (l *link) applyReceiverFlow(p *frames.Flow) *frames.Flow {
 	defer l.creditMu.Unlock()
 	l.mu.Lock()
 	rcvDC := uint32(p.DeliveryCount.Or(0)) // unset: our initial delivery-count, 0
-	behind := int64(l.dc - rcvDC)           // sent, and not yet counted by the peer
+	behind := int64(l.dc - rcvDC)          // sent, and not yet counted by the peer
 	if l.dc-rcvDC > 1<<31 {
 		behind = 0 // the peer claims more than we sent: ignore the difference
 	}
