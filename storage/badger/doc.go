@@ -23,6 +23,9 @@
 // (the commit is in the page cache: safe against a crash of the process,
 // not of the machine).
 //
+// Stats counts commits, groups, transactions and fsyncs for metrics;
+// Ready tells a health check whether the store still takes commits.
+//
 // # Key layout
 //
 // Format version 1. Every key starts with a one-letter prefix and a slash:

@@ -70,11 +70,51 @@ type queueState struct {
 	counted map[uint64]struct{}
 }
 
-// stats count what the committer did, for tests and benchmarks.
+// stats count what the committer did; Stats reads them.
 type stats struct {
 	groups   atomic.Uint64 // groups collected
 	txns     atomic.Uint64 // transactions committed
 	requests atomic.Uint64 // Commit calls completed
+	ops      atomic.Uint64 // operations of the completed Commit calls
+}
+
+// Stats are counters of the store's work since Open. They only grow, so
+// rates and ratios of two readings are meaningful: Commits/Groups is the
+// mean group size, the number of callers that shared one fsync under
+// SyncBatch.
+type Stats struct {
+	Commits      uint64 // Commit calls completed, failed ones included
+	Ops          uint64 // operations in those calls
+	Groups       uint64 // groups the committer gathered
+	Transactions uint64 // badger transactions committed
+	// Syncs is the number of fsyncs the commits cost: one per transaction,
+	// none under SyncNone. badger's own background writes (memtable
+	// flushes, compactions) are not counted.
+	Syncs uint64
+}
+
+// Stats returns the counters. It is cheap (a few atomic loads) and safe
+// to call at any time, Close included.
+func (s *Store) Stats() Stats {
+	st := Stats{
+		Commits:      s.stats.requests.Load(),
+		Ops:          s.stats.ops.Load(),
+		Groups:       s.stats.groups.Load(),
+		Transactions: s.stats.txns.Load(),
+	}
+	if s.opts.Sync != SyncNone {
+		st.Syncs = st.Transactions
+	}
+	return st
+}
+
+// Ready returns nil while the store accepts commits and ErrClosed once
+// Close has begun; a health check reads it.
+func (s *Store) Ready() error {
+	if s.isClosed() {
+		return ErrClosed
+	}
+	return nil
 }
 
 // request is one Commit call waiting for the committer.
@@ -386,9 +426,12 @@ func (s *Store) take() []*request {
 func (s *Store) writeGroup(g []*request) {
 	for len(g) > 0 {
 		n, err := s.writeTxn(g)
+		ops := 0
 		for _, r := range g[:n] {
+			ops += len(r.ops)
 			r.done <- err
 		}
+		s.stats.ops.Add(uint64(ops))
 		s.stats.requests.Add(uint64(n))
 		g = g[n:]
 	}

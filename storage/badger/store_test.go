@@ -533,3 +533,41 @@ func TestRecoverSkipsUnknownIDs(t *testing.T) {
 		t.Fatalf("recovered %+v, %v", c, err)
 	}
 }
+
+// TestStatsAndReady: the exported counters follow the commits, Syncs
+// follows the sync policy, and Ready turns to ErrClosed with Close.
+func TestStatsAndReady(t *testing.T) {
+	for _, p := range []SyncPolicy{SyncBatch, SyncNone} {
+		t.Run(p.String(), func(t *testing.T) {
+			s, err := Open(t.TempDir(), Options{Sync: p})
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Ready(); err != nil {
+				t.Fatalf("Ready on an open store: %v", err)
+			}
+			mustCommit(t, s, declare("q"))
+			mustCommit(t, s, put("q", 1), put("q", 2))
+			st := s.Stats()
+			if st.Commits != 2 || st.Ops != 3 || st.Groups < 1 || st.Groups > 2 || st.Transactions < st.Groups {
+				t.Fatalf("stats %+v after 2 commits of 3 ops", st)
+			}
+			wantSyncs := st.Transactions
+			if p == SyncNone {
+				wantSyncs = 0
+			}
+			if st.Syncs != wantSyncs {
+				t.Fatalf("syncs %d, want %d under %v", st.Syncs, wantSyncs, p)
+			}
+			if err := s.Close(); err != nil {
+				t.Fatal(err)
+			}
+			if err := s.Ready(); !errors.Is(err, ErrClosed) {
+				t.Fatalf("Ready after Close = %v, want ErrClosed", err)
+			}
+			if got := s.Stats(); got != st {
+				t.Fatalf("stats changed by Close: %+v, was %+v", got, st)
+			}
+		})
+	}
+}
