@@ -1,6 +1,7 @@
 package amqp
 
 import (
+	"bytes"
 	"context"
 	"encoding/binary"
 	"errors"
@@ -465,4 +466,43 @@ func TestSlowConsumer(t *testing.T) {
 		q, _ := b.x.Queue("slow")
 		return q.Ready == 2000 && q.Unsettled == 0 && q.Consumers == 0
 	})
+}
+
+// TestDurableDetachNotClosed: a detach with closed=false keeps a durable
+// subscription (§2.6.4), a closing one removes it (§2.6.6).
+func TestDurableDetachNotClosed(t *testing.T) {
+	b := newBroker(t, nil)
+	r := b.raw(t)
+	r.open(&frames.Open{ContainerID: "raw-app"})
+	r.begin(0)
+	attach := func() {
+		r.send(0, &frames.Attach{Name: "sub", Handle: 0, Role: frames.RoleReceiver,
+			Source: &frames.Source{Address: "/topics/d/#", Durable: frames.TerminusDurabilityUnsettledState,
+				ExpiryPolicy: frames.TerminusExpiryPolicyNever}, Target: &frames.Target{}}, nil)
+		if a := expect[*frames.Attach](r, false); a.Source == nil || a.Source.Durable != frames.TerminusDurabilityUnsettledState {
+			t.Fatalf("attach %+v", a.Source)
+		}
+	}
+	attach()
+	r.send(0, &frames.Detach{Handle: 0, Closed: false}, nil)
+	if d := expect[*frames.Detach](r, true); d.Closed {
+		t.Fatal("detach answered as closed")
+	}
+	queue := durablePrefix + "raw-app:sub"
+	m := &message.Message{Address: address.Address{"d", "x"}, Body: []byte("kept")}
+	if _, err := b.x.Publish(context.Background(), m, exchange.PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	if q, ok := b.x.Queue(queue); !ok || q.Ready != 1 {
+		t.Fatalf("durable queue after a non-closing detach: %v %+v", ok, q)
+	}
+	attach()
+	r.send(0, &frames.Flow{NextIncomingID: encoding.Some[frames.TransferNumber](0), IncomingWindow: 100, OutgoingWindow: 100,
+		Handle: encoding.Some[frames.Handle](0), DeliveryCount: encoding.Some[frames.SequenceNo](0), LinkCredit: encoding.Some[uint32](1)}, nil)
+	if _, payload := r.delivery(); !bytes.Contains(payload, []byte("kept")) {
+		t.Fatalf("payload % x", payload)
+	}
+	r.send(0, &frames.Detach{Handle: 0, Closed: true}, nil)
+	expect[*frames.Detach](r, true)
+	eventually(t, "durable queue deleted", func() bool { _, ok := b.x.Queue(queue); return !ok })
 }
