@@ -102,6 +102,7 @@ func messageFromAMQP(am *amqpmsg.Message, in ingress) (*message.Message, error) 
 		CreatedAt: in.Now.Truncate(time.Millisecond),
 	}
 	m.Annotations.Origin = in.Origin
+	m.Annotations.Native = make(message.Headers, 0, 4)
 
 	head, body, err := splitBare(am.Bare)
 	if err != nil {

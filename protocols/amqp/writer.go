@@ -184,7 +184,7 @@ func (w *writer) item(it *outItem) {
 			w.block(s, *it)
 			return
 		}
-		if p := w.delivery(s, it.link, it.d, nil); p != nil {
+		if p, more := w.delivery(s, it.link, it.d, progress{}); more {
 			// Sent in part: the rest waits for the window, first in line.
 			w.block(s, *it)
 			s.blocked[len(s.blocked)-1].p = p
@@ -213,8 +213,9 @@ func (w *writer) perf(it *outItem) {
 const outgoingWindow = 1<<31 - 1
 
 // progress is a delivery sent in part, waiting for the peer's incoming
-// window to open (§2.5.6).
+// window to open (§2.5.6); the zero value is a delivery not begun.
 type progress struct {
+	started bool
 	id      uint32
 	payload []byte
 	off     int
@@ -232,7 +233,7 @@ func (w *writer) block(s *session, it outItem) {
 // already begun.
 type blockedItem struct {
 	it outItem
-	p  *progress
+	p  progress
 }
 
 // retryBlocked sends what the sessions' windows now allow.
@@ -252,7 +253,7 @@ func (w *writer) retryBlocked() {
 					if s.remoteWindow() == 0 {
 						break
 					}
-					if p := w.delivery(s, b.it.link, b.it.d, b.p); p != nil {
+					if p, more := w.delivery(s, b.it.link, b.it.d, b.p); more {
 						b.p = p
 						break
 					}
@@ -284,10 +285,10 @@ func (w *writer) retryBlocked() {
 // delivery writes the transfer frames of d on link l, splitting the
 // message over frames of at most the peer's max-frame-size (§2.6.12) and
 // stopping when the peer's incoming window is used up (§2.5.6). It
-// returns nil when the delivery is complete, or its progress.
-func (w *writer) delivery(s *session, l *link, d *exchange.Delivery, p *progress) *progress {
+// reports more with its progress when part of it is left to send.
+func (w *writer) delivery(s *session, l *link, d *exchange.Delivery, p progress) (progress, bool) {
 	c := w.c
-	if p == nil {
+	if !p.started {
 		var err error
 		w.payload, err = appendMessage(w.payload[:0], d.Msg, egress{
 			DeliveryCount: uint32(d.DeliveryCount),
@@ -303,9 +304,9 @@ func (w *writer) delivery(s *session, l *link, d *exchange.Delivery, p *progress
 				_ = d.Settle(exchange.Outcome{Kind: exchange.OutcomeRejected, Reason: err.Error()})
 			}
 			w.count(l)
-			return nil
+			return p, false
 		}
-		p = &progress{id: s.nextDeliveryID, payload: w.payload}
+		p = progress{started: true, id: s.nextDeliveryID, payload: w.payload}
 		s.nextDeliveryID++
 		if !l.settled {
 			s.mu.Lock()
@@ -331,7 +332,7 @@ func (w *writer) delivery(s *session, l *link, d *exchange.Delivery, p *progress
 			c.log.Error("encode transfer", "err", err)
 			w.buf = w.buf[:start]
 			w.count(l)
-			return nil
+			return p, false
 		}
 		room := maxFrame - (len(w.buf) - start)
 		rest := len(p.payload) - p.off
@@ -350,16 +351,16 @@ func (w *writer) delivery(s *session, l *link, d *exchange.Delivery, p *progress
 		s.nextOutgoingID++
 		c.srv.stats.framesOut.Add(1)
 		if len(w.buf) >= flushThreshold && !w.flush() {
-			return nil
+			return p, false
 		}
 		if p.off >= len(p.payload) {
 			w.count(l)
-			return nil
+			return p, false
 		}
 		if s.remoteWindow() == 0 {
 			// Keep the rest: the payload scratch is reused, so copy it.
 			p.payload = append([]byte(nil), p.payload...)
-			return p
+			return p, true
 		}
 	}
 }
