@@ -17,6 +17,10 @@ import (
 // multi-frame and aborted deliveries (§2.6.14), and the disposition that
 // follows exchange.Publish (§2.6.12).
 
+// maxAwaiting bounds the deliveries of a session that we accepted in
+// rcv-settle-mode second and the peer has not settled yet.
+const maxAwaiting = 1 << 16
+
 // maxRelayCache bounds the per-connection cache of parsed anonymous relay
 // addresses.
 const maxRelayCache = 256
@@ -69,6 +73,10 @@ func (l *link) onTransfer(p *frames.Transfer, payload []byte) error {
 		}
 		settled := p.Settled.Or(false) || l.sndSettled
 		second := l.rcvSettleSecond || p.RcvSettleMode.Or(frames.ReceiverSettleModeFirst) == frames.ReceiverSettleModeSecond
+		if second && !settled && len(l.s.awaiting) >= maxAwaiting {
+			return linkErr(l.handle, frames.AMQPErrorResourceLimitExceeded, "§2.8.3",
+				"%d deliveries wait for the peer to settle them (rcv-settle-mode second)", len(l.s.awaiting))
+		}
 		if p.Aborted {
 			return nil // an aborted delivery is settled and needs no disposition (§2.6.12)
 		}
