@@ -421,6 +421,16 @@ func TestTopicFanOut(t *testing.T) {
 	} else {
 		_ = r1.AcceptMessage(ctxT(t), got)
 	}
+	// /exchanges/amq.topic without a key: the subject is the routing key.
+	subj := "devices.9.temp"
+	bySubject := goamqp.NewMessage([]byte("9"))
+	bySubject.Properties = &goamqp.MessageProperties{Subject: &subj}
+	send(t, sender(t, s, "/exchanges/amq.topic", nil), bySubject)
+	if got := recv(t, r1); string(got.GetData()) != "9" {
+		t.Fatalf("got %q", got.GetData())
+	} else {
+		_ = r1.AcceptMessage(ctxT(t), got)
+	}
 	// A percent-encoded "/" inside a level is one level.
 	r5 := receiver(t, s, "/topics/a%2Fb/+", nil)
 	send(t, sender(t, s, "/topics/a%2Fb/c", nil), goamqp.NewMessage([]byte("slash")))
@@ -484,6 +494,17 @@ func TestRetainedOnAttach(t *testing.T) {
 	}
 	noRetained := receiver(t, s, "/topics/status/+", nil)
 	noMessage(t, noRetained)
+	// An AMQP publisher retains with the x-retain annotation.
+	keep := goamqp.NewMessage([]byte("closed"))
+	keep.Annotations = goamqp.Annotations{"x-retain": true}
+	send(t, sender(t, s, "/topics/status/door", nil), keep)
+	if got := recv(t, noRetained); string(got.GetData()) != "closed" {
+		t.Fatalf("live delivery %q", got.GetData())
+	}
+	later := receiver(t, s, "/topics/status/#", &goamqp.ReceiverOptions{Properties: map[string]any{"x-retained": true}})
+	if got := recv(t, later); string(got.GetData()) != "closed" {
+		t.Fatalf("retained value %q", got.GetData())
+	}
 }
 
 func TestAnonymousRelay(t *testing.T) {
