@@ -44,6 +44,13 @@ type broker interface {
 	Close(context.Context) error
 }
 
+// durableStore is what the app needs from the store: whether it still
+// takes commits, for /readyz, and the last step of shutdown.
+type durableStore interface {
+	Ready() error
+	Close() error
+}
+
 // app owns the listeners, the goroutines that serve them and the order in
 // which everything stops. Its zero value is not usable; see newApp.
 type app struct {
@@ -53,6 +60,9 @@ type app struct {
 	stomp   stompFrontEnd
 	broker  broker
 	metrics *metrics
+	// store is closed last, after the exchange; nil with the memory
+	// engine. Set before run.
+	store durableStore
 
 	// reloadC, when set, asks for reload to be called (SIGHUP).
 	reloadC <-chan os.Signal
@@ -188,8 +198,9 @@ func (a *app) handler() http.Handler {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		_, _ = w.Write([]byte("ok\n"))
 	})
-	// Readiness: every listener is up and shutdown has not begun, so a
-	// load balancer stops sending clients as soon as shutdown starts.
+	// Readiness: every listener is up, the store (if any) takes commits
+	// and shutdown has not begun, so a load balancer stops sending
+	// clients as soon as shutdown starts.
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
 		w.Header().Set("Content-Type", "text/plain; charset=utf-8")
 		if !a.ready.Load() {
@@ -197,7 +208,16 @@ func (a *app) handler() http.Handler {
 			_, _ = w.Write([]byte("not ready\n"))
 			return
 		}
-		_, _ = w.Write([]byte("ready\n"))
+		if a.store == nil {
+			_, _ = w.Write([]byte("ready\n"))
+			return
+		}
+		if err := a.store.Ready(); err != nil {
+			w.WriteHeader(http.StatusServiceUnavailable)
+			_, _ = fmt.Fprintf(w, "not ready\nstore: %v\n", err)
+			return
+		}
+		_, _ = w.Write([]byte("ready\nstore: open\n"))
 	})
 	mux.Handle("GET /metrics", a.metrics.handler(a.log))
 	mux.Handle("/mqtt", a.mqtt)
@@ -208,10 +228,13 @@ func (a *app) handler() http.Handler {
 // shutdown stops everything in order under one timeout: protocol
 // listeners (no new connections), the MQTT sessions (DISCONNECT 0x8B to
 // MQTT 5 clients), the STOMP sessions (an ERROR "server shutting down",
-// over TCP and WebSocket alike), the HTTP server, then the exchange. The
-// sessions end before the exchange closes, so that their unacknowledged
-// messages are released to their queues rather than cut off. Every step
-// runs even when an earlier one fails; the errors are joined.
+// over TCP and WebSocket alike), the HTTP server, the exchange, then the
+// store. The sessions end before the exchange closes, so that their
+// unacknowledged messages are released to their queues rather than cut
+// off, and the exchange before the store, so that its last commits land.
+// Every step runs even when an earlier one fails; the errors are joined.
+// The store's Close is not bounded by the timeout: it finishes writing
+// what was committed.
 func (a *app) shutdown() error {
 	a.ready.Store(false)
 	ctx, cancel := context.WithTimeout(context.Background(), a.cfg.ShutdownTimeout)
@@ -245,6 +268,11 @@ func (a *app) shutdown() error {
 		case <-done: // both were ready; the goroutines did finish
 		default:
 			errs = append(errs, fmt.Errorf("listeners still serving after %v: %w", a.cfg.ShutdownTimeout, ctx.Err()))
+		}
+	}
+	if a.store != nil {
+		if err := a.store.Close(); err != nil {
+			errs = append(errs, fmt.Errorf("store close: %w", err))
 		}
 	}
 	return errors.Join(errs...)

@@ -116,9 +116,9 @@ func TestParseServeFlags(t *testing.T) {
 		{"none", nil, map[string]string{}},
 		{"some", []string{"--mqtt", "127.0.0.1:0", "-http=off", "--log-format", "json"},
 			map[string]string{"mqtt": "127.0.0.1:0", "http": "off", "log-format": "json"}},
-		{"all", []string{"--config", "c.yaml", "--data-dir", "d", "--mqtt", "a:1", "--mqtt-tls", "a:2", "--stomp", "a:3",
+		{"all", []string{"--config", "c.yaml", "--data-dir", "d", "--storage", "memory", "--sync", "none", "--mqtt", "a:1", "--mqtt-tls", "a:2", "--stomp", "a:3",
 			"--stomp-tls", "a:6", "--amqp", "a:4", "--http", "a:5", "--log-level", "debug", "--log-format", "text"},
-			map[string]string{"config": "c.yaml", "data-dir": "d", "mqtt": "a:1", "mqtt-tls": "a:2", "stomp": "a:3",
+			map[string]string{"config": "c.yaml", "data-dir": "d", "storage": "memory", "sync": "none", "mqtt": "a:1", "mqtt-tls": "a:2", "stomp": "a:3",
 				"stomp-tls": "a:6", "amqp": "a:4", "http": "a:5", "log-level": "debug", "log-format": "text"}},
 		{"explicit empty is set", []string{"--mqtt="}, map[string]string{"mqtt": ""}},
 	}
@@ -129,7 +129,7 @@ func TestParseServeFlags(t *testing.T) {
 				t.Fatal(err)
 			}
 			got := map[string]*string{
-				"config": o.ConfigFile, "data-dir": o.DataDir, "mqtt": o.MQTT, "mqtt-tls": o.MQTTTLS, "stomp": o.STOMP,
+				"config": o.ConfigFile, "data-dir": o.DataDir, "storage": o.Storage, "sync": o.Sync, "mqtt": o.MQTT, "mqtt-tls": o.MQTTTLS, "stomp": o.STOMP,
 				"stomp-tls": o.STOMPTLS, "amqp": o.AMQP, "http": o.HTTP, "log-level": o.LogLevel, "log-format": o.LogFormat,
 			}
 			for name, p := range got {
@@ -220,9 +220,13 @@ func TestExchangeAndMQTTConfig(t *testing.T) {
 	c.Limits = config.Limits{MaxPacketSize: 2048, MaxConnections: 7, MaxSubscriptions: 3, ReceiveMaximum: 65535, MaxInflight: 9, SessionQueueLength: 11}
 	log := slog.New(slog.DiscardHandler)
 	ec := exchangeConfig(c, log)
-	wantQ := exchange.QueueConfig{MaxLength: 5, MaxBytes: -1, Overflow: exchange.RejectPublish, TTL: time.Minute, MaxDeliveries: 3, DeadLetter: "-"}
+	wantQ := exchange.QueueConfig{Durable: true, MaxLength: 5, MaxBytes: -1, Overflow: exchange.RejectPublish, TTL: time.Minute, MaxDeliveries: 3, DeadLetter: "-"}
 	if ec.DefaultQueue != wantQ || !ec.DisableAutoCreate || !ec.DeadLetterExpired || ec.Store != nil || ec.Logger == nil {
 		t.Fatalf("exchangeConfig = %+v", ec)
+	}
+	c.Storage.Engine = config.EngineMemory // nothing to keep durable queues on
+	if ec := exchangeConfig(c, log); ec.DefaultQueue.Durable {
+		t.Fatalf("memory engine: auto-created queues durable: %+v", ec.DefaultQueue)
 	}
 	mc := mqttConfig(c, nil, nil, nil, log)
 	if mc.MaxPacketSize != 2048 || mc.MaxConnections != 7 || mc.MaxSubscriptions != 3 || mc.ReceiveMaximum != 65535 ||

@@ -30,7 +30,9 @@ func parseServeFlags(args []string, stderr io.Writer) (config.Overrides, error) 
 	vals := map[string]*string{}
 	str := func(name, usage string) { vals[name] = fs.String(name, "", usage) }
 	str("config", "configuration file (YAML); default none, or $ROSETTA_CONFIG")
-	str("data-dir", "data directory (default ./data)")
+	str("data-dir", "data directory: the badger store lives in its badger/ subdirectory (default ./data)")
+	str("storage", "storage engine: badger (durable, in the data directory) or memory (nothing survives a restart) (default badger)")
+	str("sync", "badger sync policy: batch (one fsync per group commit), always (one per commit) or none (default batch)")
 	str("mqtt", `MQTT listen address, or "off" (default 127.0.0.1:1883 without a config file, :1883 with one)`)
 	str("mqtt-tls", `MQTT over TLS listen address, or "off"; starts only when tls.cert_file and tls.key_file are set (default port 8883)`)
 	str("stomp", `STOMP listen address, or "off" (default 127.0.0.1:61613 without a config file, :61613 with one)`)
@@ -53,7 +55,7 @@ func parseServeFlags(args []string, stderr io.Writer) (config.Overrides, error) 
 	}
 	var o config.Overrides
 	set := map[string]**string{
-		"config": &o.ConfigFile, "data-dir": &o.DataDir, "mqtt": &o.MQTT, "mqtt-tls": &o.MQTTTLS,
+		"config": &o.ConfigFile, "data-dir": &o.DataDir, "storage": &o.Storage, "sync": &o.Sync, "mqtt": &o.MQTT, "mqtt-tls": &o.MQTTTLS,
 		"stomp": &o.STOMP, "stomp-tls": &o.STOMPTLS, "amqp": &o.AMQP, "http": &o.HTTP, "log-level": &o.LogLevel, "log-format": &o.LogFormat,
 	}
 	fs.Visit(func(f *flag.Flag) { *set[f.Name] = vals[f.Name] })
@@ -105,9 +107,7 @@ func newLogger(c config.Log, w io.Writer) *slog.Logger {
 func serve(ctx context.Context, cfg config.Config, o config.Overrides, environ []string, log *slog.Logger) error {
 	log.Info("rosetta starting", "version", version, "commit", commit,
 		"config_file", cfg.File, "anonymous", cfg.AnonymousAllowed(), "users", len(cfg.Auth.Users))
-	if err := os.MkdirAll(cfg.DataDir, 0o750); err != nil {
-		return fmt.Errorf("data dir: %w", err)
-	}
+	applyMemoryLimit(environ, readSystemFile, log)
 	authSvc, err := auth.NewStatic(cfg.StaticAuth())
 	if err != nil {
 		return err
@@ -118,19 +118,38 @@ func serve(ctx context.Context, cfg config.Config, o config.Overrides, environ [
 			return err
 		}
 	}
-	// No Store yet: the badger store comes later, and then data_dir holds it.
-	ex, err := exchange.New(ctx, exchangeConfig(cfg, log))
+	st, err := openStore(cfg, log)
 	if err != nil {
-		return fmt.Errorf("exchange: %w", err)
+		return err
+	}
+	closeStore := func(err error) error {
+		if st != nil {
+			if cerr := st.Close(); cerr != nil {
+				err = errors.Join(err, fmt.Errorf("store close: %w", cerr))
+			}
+		}
+		return err
+	}
+	xc := exchangeConfig(cfg, log)
+	if st != nil { // never a typed nil in the interface
+		xc.Store = st
+	}
+	start := time.Now()
+	ex, err := exchange.New(ctx, xc)
+	if err != nil {
+		return closeStore(fmt.Errorf("exchange: %w", err))
+	}
+	if st != nil {
+		log.Info("store recovered", "took", time.Since(start).Round(time.Millisecond).String())
 	}
 	closeExchange := func(err error) error {
 		closeCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		defer cancel()
-		return errors.Join(err, ex.Close(closeCtx))
+		return closeStore(errors.Join(err, ex.Close(closeCtx)))
 	}
 	// stomp.New only checks its configuration and starts nothing, so it
 	// goes first: when either constructor fails, only the exchange runs.
-	st, err := stomp.New(stompConfig(cfg, ex, authSvc, tlsCfg, log))
+	stompSrv, err := stomp.New(stompConfig(cfg, ex, authSvc, tlsCfg, log))
 	if err != nil {
 		return closeExchange(fmt.Errorf("stomp: %w", err))
 	}
@@ -139,7 +158,11 @@ func serve(ctx context.Context, cfg config.Config, o config.Overrides, environ [
 		return closeExchange(fmt.Errorf("mqtt: %w", err))
 	}
 
-	a := newApp(cfg, log, srv, st, ex)
+	a := newApp(cfg, log, srv, stompSrv, ex)
+	if st != nil {
+		a.store = st // closed last, after the exchange
+		a.metrics.reg.MustRegister(newStoreCollector(st))
+	}
 	// SIGHUP re-reads the configuration (same flags, file and environment)
 	// and applies the auth section; everything else needs a restart.
 	hup := make(chan os.Signal, 1)
@@ -174,9 +197,11 @@ func exchangeConfig(cfg config.Config, log *slog.Logger) exchange.Config {
 		Logger:            log.With("component", "exchange"),
 		DisableAutoCreate: !q.AutoCreate,
 		DeadLetterExpired: q.DeadLetterExpired,
-		// Durable stays false until a Store is wired: with nothing to
-		// persist to, a durable queue would promise what it cannot keep.
+		// Queues created on demand are durable (DESIGN.md §4) when there
+		// is a disk to keep them on; with the memory engine a durable
+		// queue would promise what it cannot keep.
 		DefaultQueue: exchange.QueueConfig{
+			Durable:       cfg.Storage.Engine == config.EngineBadger,
 			MaxLength:     q.MaxLength,
 			MaxBytes:      q.MaxBytes,
 			Overflow:      overflow,

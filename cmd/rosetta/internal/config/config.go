@@ -34,12 +34,14 @@ const Off = "off"
 type Config struct {
 	Listeners Listeners `yaml:"listeners"`
 	TLS       TLS       `yaml:"tls"`
-	// DataDir is created at start; the durable store will live there.
-	DataDir string `yaml:"data_dir"`
-	Auth    Auth   `yaml:"auth"`
-	Limits  Limits `yaml:"limits"`
-	STOMP   STOMP  `yaml:"stomp"`
-	Queues  Queues `yaml:"queues"`
+	// DataDir holds the durable store (storage.engine badger); it is
+	// created at start if missing.
+	DataDir string  `yaml:"data_dir"`
+	Storage Storage `yaml:"storage"`
+	Auth    Auth    `yaml:"auth"`
+	Limits  Limits  `yaml:"limits"`
+	STOMP   STOMP   `yaml:"stomp"`
+	Queues  Queues  `yaml:"queues"`
 	// ShutdownTimeout bounds the whole graceful shutdown; must be > 0.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	Log             Log           `yaml:"log"`
@@ -189,6 +191,73 @@ type Queues struct {
 	DeadLetterExpired bool `yaml:"dead_letter_expired"`
 }
 
+// Storage configures the store (DESIGN.md §7). The sizes and counts
+// follow storage/badger.Options: 0 means badger's default, which is the
+// value Defaults sets (a test in cmd/rosetta checks they agree).
+type Storage struct {
+	// Engine is badger (durable, in DataDir) or memory (nothing is
+	// written; everything is lost when the process ends).
+	Engine Engine `yaml:"engine"`
+	// Sync is when a commit reaches the disk: batch (one fsync per group
+	// commit), always (one per commit) or none (no fsync: safe against a
+	// crash of the process, not of the machine).
+	Sync SyncPolicy `yaml:"sync"`
+	// BatchMax is the most operations one group commit gathers.
+	BatchMax int `yaml:"batch_max"`
+	// BatchDelay bounds how long a commit waits for others to join its
+	// group; negative never waits.
+	BatchDelay time.Duration `yaml:"batch_delay"`
+	// MemTableSize in bytes; badger keeps three.
+	MemTableSize int64 `yaml:"memtable_size"`
+	// BlockCacheSize in bytes; negative means none.
+	BlockCacheSize int64 `yaml:"block_cache_size"`
+	// ValueThreshold in bytes: message records at least this large go to
+	// the value log instead of the LSM tree.
+	ValueThreshold int64 `yaml:"value_threshold"`
+	// ValueLogFileSize in bytes, from 1 MiB to under 2 GiB.
+	ValueLogFileSize int64 `yaml:"value_log_file_size"`
+	// GCInterval is how often value-log garbage collection runs; negative
+	// never.
+	GCInterval time.Duration `yaml:"gc_interval"`
+}
+
+// Engine names a storage engine.
+type Engine string
+
+// Storage engines.
+const (
+	EngineBadger Engine = "badger"
+	EngineMemory Engine = "memory"
+)
+
+// UnmarshalYAML checks the engine, reporting the line of a bad value.
+func (e *Engine) UnmarshalYAML(n *yaml.Node) error {
+	if err := oneOf(n, "storage engine", string(EngineBadger), string(EngineMemory)); err != nil {
+		return err
+	}
+	*e = Engine(n.Value)
+	return nil
+}
+
+// SyncPolicy names a sync policy of the badger engine.
+type SyncPolicy string
+
+// Sync policies.
+const (
+	SyncBatch  SyncPolicy = "batch"
+	SyncAlways SyncPolicy = "always"
+	SyncNone   SyncPolicy = "none"
+)
+
+// UnmarshalYAML checks the policy, reporting the line of a bad value.
+func (p *SyncPolicy) UnmarshalYAML(n *yaml.Node) error {
+	if err := oneOf(n, "storage sync", string(SyncBatch), string(SyncAlways), string(SyncNone)); err != nil {
+		return err
+	}
+	*p = SyncPolicy(n.Value)
+	return nil
+}
+
 // Overflow is a queue overflow policy.
 type Overflow string
 
@@ -290,6 +359,19 @@ func Defaults(withFile bool) Config {
 			HTTP:     addr(8080),
 		},
 		DataDir: "./data",
+		// storage/badger's own defaults, stated here so that docs and
+		// `serve` agree; a test in cmd/rosetta checks them.
+		Storage: Storage{
+			Engine:           EngineBadger,
+			Sync:             SyncBatch,
+			BatchMax:         1024,
+			BatchDelay:       time.Millisecond,
+			MemTableSize:     32 << 20,
+			BlockCacheSize:   64 << 20,
+			ValueThreshold:   4 << 10,
+			ValueLogFileSize: 128 << 20,
+			GCInterval:       5 * time.Minute,
+		},
 		Limits: Limits{
 			MaxPacketSize:      1 << 20,
 			MaxConnections:     100_000,

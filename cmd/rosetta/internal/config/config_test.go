@@ -64,6 +64,16 @@ func TestParse(t *testing.T) {
 listeners: {mqtt: "127.0.0.1:1884", mqtt_tls: off, stomp: ":61613", stomp_tls: ":61615", amqp: ":5672", http: ":8081"}
 tls: {cert_file: c.pem, key_file: k.pem, client_ca_file: ca.pem}
 data_dir: /var/lib/rosetta
+storage:
+  engine: memory
+  sync: always
+  batch_max: 64
+  batch_delay: 2ms
+  memtable_size: 16777216
+  block_cache_size: -1
+  value_threshold: 1024
+  value_log_file_size: 67108864
+  gc_interval: -1s
 auth:
   allow_anonymous: false
   users:
@@ -94,6 +104,8 @@ log: {level: debug, format: json}
 		Listeners: Listeners{MQTT: "127.0.0.1:1884", MQTTTLS: "off", STOMP: ":61613", STOMPTLS: ":61615", AMQP: ":5672", HTTP: ":8081"},
 		TLS:       TLS{CertFile: "c.pem", KeyFile: "k.pem", ClientCAFile: "ca.pem"},
 		DataDir:   "/var/lib/rosetta",
+		Storage: Storage{Engine: EngineMemory, Sync: SyncAlways, BatchMax: 64, BatchDelay: 2 * time.Millisecond,
+			MemTableSize: 16 << 20, BlockCacheSize: -1, ValueThreshold: 1024, ValueLogFileSize: 64 << 20, GCInterval: -time.Second},
 		Auth: Auth{
 			AllowAnonymous: ptr(false),
 			Users: []User{{Name: "alice", PasswordHash: testHash,
@@ -129,6 +141,8 @@ log: {level: debug, format: json}
 		{"unknown user key", "auth:\n  users:\n    - name: a\n      password: x\n", nil, "line 4: field password not found"},
 		{"bad action", "auth:\n  default_permissions:\n    - {action: pub, pattern: '#'}\n", nil, `line 3: auth: invalid permission: unknown action "pub"`},
 		{"bad overflow", "queues:\n  overflow: drop-tail\n", nil, `line 2: overflow must be one of drop-head, reject-publish, not "drop-tail"`},
+		{"bad engine", "storage:\n  engine: rocksdb\n", nil, `line 2: storage engine must be one of badger, memory, not "rocksdb"`},
+		{"bad sync", "storage: {sync: sometimes}\n", nil, `line 1: storage sync must be one of batch, always, none`},
 		{"bad level", "log: {level: verbose}\n", nil, `line 1: log level must be one of`},
 		{"bad format", "log:\n  format: xml\n", nil, `line 2: log format must be one of`},
 		{"duration as number", "shutdown_timeout: 10\n", nil, "line 1: cannot unmarshal"},
@@ -228,6 +242,21 @@ func TestValidate(t *testing.T) {
 		{"negative ttl", false, []mod{func(c *Config) { c.Queues.TTL = -time.Second }}, "queues.ttl"},
 		{"dead letter with wildcard", false, []mod{func(c *Config) { c.Queues.DeadLetter = "dlq/#" }}, "queues.dead_letter"},
 		{"dead letter dropped", false, []mod{func(c *Config) { c.Queues.DeadLetter = "-" }}, ""},
+		{"bad engine", false, []mod{func(c *Config) { c.Storage.Engine = "rocksdb" }}, `storage.engine: must be badger or memory, not "rocksdb"`},
+		{"bad sync", false, []mod{func(c *Config) { c.Storage.Sync = "" }}, "storage.sync: must be batch, always or none"},
+		{"zero storage sizes mean defaults", false, []mod{func(c *Config) {
+			c.Storage = Storage{Engine: EngineBadger, Sync: SyncNone}
+		}}, ""},
+		{"negative memtable", false, []mod{func(c *Config) { c.Storage.MemTableSize = -1 }}, "storage.memtable_size: must not be negative"},
+		{"negative batch max", false, []mod{func(c *Config) { c.Storage.BatchMax = -1 }}, "storage.batch_max: must not be negative"},
+		{"negative cache and intervals allowed", false, []mod{func(c *Config) {
+			c.Storage.BlockCacheSize, c.Storage.BatchDelay, c.Storage.GCInterval = -1, -1, -1
+		}}, ""},
+		{"value log file too small", false, []mod{func(c *Config) { c.Storage.ValueLogFileSize = 1000 }}, "storage.value_log_file_size: must be from 1 MiB"},
+		{"value log file too large", false, []mod{func(c *Config) { c.Storage.ValueLogFileSize = 2 << 30 }}, "storage.value_log_file_size"},
+		{"value threshold above the transaction limit", false, []mod{func(c *Config) {
+			c.Storage.MemTableSize, c.Storage.ValueThreshold = 1<<20, 1<<19
+		}}, "storage.value_threshold: 524288 is above 15% of storage.memtable_size"},
 		{"zero shutdown timeout", false, []mod{func(c *Config) { c.ShutdownTimeout = 0 }}, "shutdown_timeout: must be positive"},
 		{"bad log level", false, []mod{func(c *Config) { c.Log.Level = "trace" }}, "log.level"},
 		{"bad log format", false, []mod{func(c *Config) { c.Log.Format = "xml" }}, "log.format"},
@@ -295,6 +324,15 @@ auth: {allow_anonymous: false}
 				eq(t, "level", string(c.Log.Level), "debug")
 				eq(t, "format", string(c.Log.Format), "json")
 			}},
+		{"storage from env", Overrides{}, []string{"ROSETTA_STORAGE=memory", "ROSETTA_SYNC=none"}, func(t *testing.T, c Config) {
+			eq(t, "engine", c.Storage.Engine, EngineMemory)
+			eq(t, "sync", c.Storage.Sync, SyncNone)
+		}},
+		{"storage flags over env", Overrides{Storage: ptr("badger"), Sync: ptr("always")}, []string{"ROSETTA_STORAGE=memory", "ROSETTA_SYNC=none"},
+			func(t *testing.T, c Config) {
+				eq(t, "engine", c.Storage.Engine, EngineBadger)
+				eq(t, "sync", c.Storage.Sync, SyncAlways)
+			}},
 		{"env names the file", Overrides{}, []string{"ROSETTA_CONFIG=" + file}, func(t *testing.T, c Config) {
 			eq(t, "File", c.File, file)
 			eq(t, "mqtt", c.Listeners.MQTT, "127.0.0.1:1001")
@@ -337,6 +375,8 @@ func TestResolveErrors(t *testing.T) {
 		{"bad bool", Overrides{}, []string{"ROSETTA_ALLOW_ANONYMOUS=maybe"}, "ROSETTA_ALLOW_ANONYMOUS: want true or false"},
 		{"bad duration", Overrides{}, []string{"ROSETTA_SHUTDOWN_TIMEOUT=10"}, "ROSETTA_SHUTDOWN_TIMEOUT: want a duration"},
 		{"bad level from env", Overrides{}, []string{"ROSETTA_LOG_LEVEL=loud"}, "log.level"},
+		{"bad engine from env", Overrides{}, []string{"ROSETTA_STORAGE=disk"}, "storage.engine"},
+		{"bad sync from flag", Overrides{Sync: ptr("fsync")}, nil, "storage.sync"},
 		{"bad flag address", Overrides{MQTT: ptr("nowhere")}, nil, "listeners.mqtt"},
 		{"file exposes without users", Overrides{ConfigFile: &open}, nil, "accept connections from other hosts"},
 		{"env cannot rescue with false", Overrides{ConfigFile: &open}, []string{"ROSETTA_ALLOW_ANONYMOUS=false"}, "accept connections from other hosts"},

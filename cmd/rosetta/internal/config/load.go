@@ -62,6 +62,8 @@ type Overrides struct {
 	AMQP       *string // --amqp
 	HTTP       *string // --http
 	DataDir    *string // --data-dir
+	Storage    *string // --storage: storage.engine
+	Sync       *string // --sync: storage.sync
 	LogLevel   *string // --log-level
 	LogFormat  *string // --log-format
 }
@@ -94,6 +96,8 @@ func EnvVars() []EnvVar {
 		{"ROSETTA_TLS_KEY_FILE", "tls.key_file", str(func(c *Config) *string { return &c.TLS.KeyFile })},
 		{"ROSETTA_TLS_CLIENT_CA_FILE", "tls.client_ca_file", str(func(c *Config) *string { return &c.TLS.ClientCAFile })},
 		{"ROSETTA_DATA_DIR", "data_dir", str(func(c *Config) *string { return &c.DataDir })},
+		{"ROSETTA_STORAGE", "storage.engine", func(c *Config, v string) error { c.Storage.Engine = Engine(v); return nil }},
+		{"ROSETTA_SYNC", "storage.sync", func(c *Config, v string) error { c.Storage.Sync = SyncPolicy(v); return nil }},
 		{"ROSETTA_ALLOW_ANONYMOUS", "auth.allow_anonymous", func(c *Config, v string) error {
 			b, err := strconv.ParseBool(v)
 			if err != nil {
@@ -187,6 +191,12 @@ func (o Overrides) apply(c *Config) {
 		if f.src != nil {
 			*f.dst = *f.src
 		}
+	}
+	if o.Storage != nil {
+		c.Storage.Engine = Engine(*o.Storage)
+	}
+	if o.Sync != nil {
+		c.Storage.Sync = SyncPolicy(*o.Sync)
 	}
 	if o.LogLevel != nil {
 		c.Log.Level = LogLevel(*o.LogLevel)

@@ -57,6 +57,40 @@ func (c *Config) Validate() error {
 		add("data_dir", "must not be empty")
 	}
 
+	// Storage.
+	sc := c.Storage
+	switch sc.Engine {
+	case EngineBadger, EngineMemory:
+	default:
+		add("storage.engine", "must be %s or %s, not %q", EngineBadger, EngineMemory, sc.Engine)
+	}
+	switch sc.Sync {
+	case SyncBatch, SyncAlways, SyncNone:
+	default:
+		add("storage.sync", "must be %s, %s or %s, not %q", SyncBatch, SyncAlways, SyncNone, sc.Sync)
+	}
+	for _, f := range []struct {
+		key string
+		v   int64
+	}{
+		{"batch_max", int64(sc.BatchMax)},
+		{"memtable_size", sc.MemTableSize},
+		{"value_threshold", sc.ValueThreshold},
+		{"value_log_file_size", sc.ValueLogFileSize},
+	} {
+		if f.v < 0 {
+			add("storage."+f.key, "must not be negative (0 means the default), got %d", f.v)
+		}
+	}
+	if v := sc.ValueLogFileSize; v != 0 && (v < 1<<20 || v >= 2<<30) {
+		add("storage.value_log_file_size", "must be from 1 MiB (1048576) to under 2 GiB (2147483648), got %d", v)
+	}
+	// badger refuses a value threshold above its transaction limit, 15 %
+	// of the memtable.
+	if mt, vt := sc.MemTableSize, sc.ValueThreshold; mt > 0 && vt > 0 && vt > mt*15/100 {
+		add("storage.value_threshold", "%d is above 15%% of storage.memtable_size (%d)", vt, mt)
+	}
+
 	if err := c.StaticAuth().Validate(); err != nil {
 		add("auth", "%v", strings.TrimPrefix(err.Error(), "auth: "))
 	}
