@@ -34,6 +34,8 @@
 // queue the store no longer holds are ignored by the store, which makes a
 // race between DeleteQueue and an in-flight Publish or Settle harmless; a
 // Publish that finds its queue deleted after the commit deletes what it put.
+// Deliveries are not recorded, so every message recovered on start is
+// handed out as a redelivery (Delivery.Redelivered) with its stored count.
 //
 // # Locks
 //

@@ -67,6 +67,11 @@ func (r *recovery) Message(queue string, seq uint64, m *message.Message, deliver
 		x.log.Warn("recovered message for an unknown queue skipped", "queue", queue, "seq", seq)
 		return nil
 	}
+	// The store does not record deliveries (that would cost a write per
+	// delivery), so any recovered message may have been handed out before
+	// the restart, its settlement lost with the process: it is marked as a
+	// redelivery (STOMP redelivered, MQTT DUP, JMS's "may have been
+	// delivered before"). Its delivery count is the stored one.
 	e := &entry{
 		msg:       m,
 		seq:       seq,
@@ -74,7 +79,7 @@ func (r *recovery) Message(queue string, seq uint64, m *message.Message, deliver
 		prio:      min(m.Priority, message.MaxPriority),
 		count:     max(deliveryCount, 0),
 		persisted: true,
-		handedOut: deliveryCount > 0,
+		handedOut: true,
 	}
 	if !m.Expires.IsZero() {
 		e.expires = m.Expires.UnixNano()

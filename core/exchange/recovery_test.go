@@ -85,6 +85,9 @@ func TestRecovery(t *testing.T) {
 	var got []string
 	for _, d := range s2.deliveries() {
 		got = append(got, fmt.Sprintf("%s/%d", d.Msg.Body, d.DeliveryCount))
+		if !d.Redelivered {
+			t.Errorf("recovered message %q not marked redelivered", d.Msg.Body)
+		}
 	}
 	if want := []string{"3/2", "0/0", "2/0", "4/0"}; !slices.Equal(got, want) {
 		t.Fatalf("recovered messages %v, want %v (priority, then order, with counts)", got, want)
@@ -94,8 +97,8 @@ func TestRecovery(t *testing.T) {
 	m.Durable = true
 	publish(t, x2, m)
 	last := s2.last(t)
-	if string(last.Msg.Body) != "new" {
-		t.Fatalf("post-recovery publish delivered %q", last.Msg.Body)
+	if string(last.Msg.Body) != "new" || last.Redelivered {
+		t.Fatalf("post-recovery publish delivered %q (redelivered %v)", last.Msg.Body, last.Redelivered)
 	}
 	for _, d := range s2.deliveries()[:4] {
 		if d.Seq >= last.Seq {

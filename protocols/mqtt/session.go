@@ -736,6 +736,11 @@ func (ss *session) flush(w *writer) bool {
 		var o *outbound
 		if qos > 0 {
 			pk.PacketID = ss.nextPacketID()
+			// A message handed out before (released by a lost connection or
+			// consumer, or recovered from the store after a restart) goes
+			// with DUP set: it may have reached this or another client
+			// already (MQTT-3.3.1-1). Never on QoS 0 (MQTT-3.3.1-2).
+			pk.FixedHeader.Dup = it.d.Redelivered
 			ss.sendSeq++
 			o = &outbound{pk: pk, d: it.d, c: it.c, state: awaitPuback, seq: ss.sendSeq}
 			if qos == 2 {

@@ -375,3 +375,30 @@ func TestQoS2InboundDuplicate(t *testing.T) {
 		})
 	}
 }
+
+// TestRedeliveryDup: a QoS 1 message handed to a client that went away
+// without acknowledging it goes to the next consumer with DUP set
+// (MQTT-3.3.1-1); its first delivery had DUP clear.
+func TestRedeliveryDup(t *testing.T) {
+	b := startBroker(t)
+	pub := connectV5(t, b.addr, nil)
+	pub.publish(t, &paho.Publish{Topic: "$queue/redo", QoS: 1, Payload: []byte("once")})
+
+	first := dialRaw(t, b.addr)
+	first.connect(t, 5, clientID("redo-a"))
+	first.subscribe(t, "$queue/redo", 1)
+	p := parsePublish5(t, first.read(t))
+	if p.dup || string(p.payload) != "once" || p.qos != 1 {
+		t.Fatalf("first delivery %+v, want once at QoS 1 without DUP", p)
+	}
+	_ = first.Close() // no PUBACK: the message goes back to the queue
+
+	second := dialRaw(t, b.addr)
+	second.connect(t, 5, clientID("redo-b"))
+	second.subscribe(t, "$queue/redo", 1)
+	p = parsePublish5(t, second.read(t))
+	if !p.dup || string(p.payload) != "once" {
+		t.Fatalf("redelivery %+v, want once with DUP", p)
+	}
+	second.puback(t, p.id)
+}
