@@ -22,6 +22,8 @@ const (
 	LostHeaderType                       // typed header values rendered as text
 	LostPriority                         // no priority
 	LostTooLarge                         // the whole message exceeded the receiver's limit
+	LostPayloadFormat                    // MQTT 5 payload format indicator, where the target has none
+	LostBodyType                         // the body's type (an AMQP amqp-value string) where only bytes fit
 	// Fields only an ingress conversion (protocol → canonical) can drop;
 	// it is counted with the core as the receiving side.
 	LostDeliveryAnnotations // AMQP delivery-annotations (for the next hop only)
@@ -34,6 +36,7 @@ const (
 var lostNames = [...]string{
 	"subject", "group-id", "content-encoding", "content-type", "reply-to",
 	"correlation-id", "expiry", "headers", "header-type", "priority", "too-large",
+	"payload-format", "body-type",
 	"delivery-annotations", "message-annotations", "application-properties", "footer",
 }
 

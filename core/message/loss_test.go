@@ -27,7 +27,7 @@ func TestLost(t *testing.T) {
 			t.Errorf("%b: names %v count %d, want %v", tc.lost, names, tc.lost.Count(), tc.names)
 		}
 	}
-	if NumLostFields != 15 || int(lostEnd) != 1<<NumLostFields {
+	if NumLostFields != 17 || int(lostEnd) != 1<<NumLostFields {
 		t.Errorf("every Lost bit needs a name: %d names, end bit %b", NumLostFields, lostEnd)
 	}
 	if FieldName(-1) != "" || FieldName(NumLostFields) != "" {

@@ -79,9 +79,9 @@ func TestCrossProtocolToAMQP(t *testing.T) {
 	check("x-origin-protocol", got.Annotations["x-origin-protocol"], "mqtt")
 	check("x-origin-client-id", got.Annotations["x-origin-client-id"], "dev-1")
 	check("x-origin-user", got.Annotations["x-origin-user"], "bob")
-	lossy := b.srv.Stats().Lossy
-	check("lossy payload-format", lossy[LossKey{From: "mqtt", To: "amqp", Field: "mqtt.payload-format"}], uint64(1))
-	check("lossy repeated key", lossy[LossKey{From: "mqtt", To: "amqp", Field: "application-properties.repeated-key"}], uint64(1))
+	lossy := lossyCounts(b.x)
+	check("lossy payload-format", lossy["mqtt>amqp:payload-format"], uint64(1))
+	check("lossy repeated key", lossy["mqtt>amqp:headers"], uint64(1))
 }
 
 func deref[T any](p *T) T {
@@ -169,7 +169,36 @@ func TestCrossProtocolFromAMQP(t *testing.T) {
 	if _, ok := m.Headers.Get("x-origin-user"); ok {
 		t.Error("a client's x-origin-user became a header")
 	}
-	lossy := b.srv.Stats().Lossy
-	check("lossy priority", lossy[LossKey{From: "amqp", To: "canonical", Field: "header.priority"}], uint64(1))
-	check("lossy annotation", lossy[LossKey{From: "amqp", To: "canonical", Field: "message-annotations"}], uint64(1))
+	lossy := lossyCounts(b.x)
+	check("lossy priority", lossy["amqp>core:priority"], uint64(1))
+	check("lossy annotation", lossy["amqp>core:message-annotations"], uint64(1))
+}
+
+// lossyCounts reads the exchange's conversion-loss counters as
+// "from>to:field" -> count.
+func lossyCounts(x *exchange.Exchange) map[string]uint64 {
+	out := make(map[string]uint64)
+	for _, l := range x.Lossy() {
+		out[l.From+">"+l.To+":"+l.Field] = l.N
+	}
+	return out
+}
+
+// TestLossyTooLarge: a delivery larger than the receiver's
+// max-message-size is not sent (it is rejected to the dead-letter queue)
+// and counted as too-large for the origin protocol and amqp.
+func TestLossyTooLarge(t *testing.T) {
+	b := newBroker(t, nil)
+	s := b.session(t)
+	r := receiver(t, s, "/topics/big/+", &goamqp.ReceiverOptions{MaxMessageSize: 512})
+	m := &message.Message{
+		Address:     address.MustParseMQTT("big/1"),
+		Body:        bytes.Repeat([]byte("x"), 2048),
+		Annotations: message.Annotations{Origin: message.Origin{Protocol: message.ProtocolSTOMP}},
+	}
+	if _, err := b.x.Publish(context.Background(), m, exchange.PublishOptions{}); err != nil {
+		t.Fatal(err)
+	}
+	noMessage(t, r)
+	eventually(t, "too-large counted", func() bool { return lossyCounts(b.x)["stomp>amqp:too-large"] == 1 })
 }

@@ -64,22 +64,29 @@ const (
 	bodyDataSections = "data-sections"     // several data sections: Body is the encoded sections
 )
 
-// lossSink counts what a conversion drops (Stats.Lossy).
-type lossSink struct {
-	st       *counters
-	from, to string
-}
+// lossSink collects what a conversion drops as message.Lost bits; the
+// caller reports them once per message with exchange.CountLossy, the
+// broker-wide counter (rosetta_conversion_lossy_total). A nil sink
+// discards.
+type lossSink struct{ l *message.Lost }
 
-func (l lossSink) lost(field string) {
-	if l.st != nil {
-		l.st.lost(LossKey{From: l.from, To: l.to, Field: field})
+func (s lossSink) lost(f message.Lost) {
+	if s.l != nil {
+		*s.l |= f
 	}
 }
 
-// lossFn is the sink for deliveries to this connection of messages from
-// protocol from.
-func (c *conn) lossFn(from string) lossSink {
-	return lossSink{st: &c.srv.stats, from: from, to: string(message.ProtocolAMQP)}
+// nativeLoss is what an AMQP receiver loses of another protocol's native
+// field (message.Annotations.Native) with no AMQP counterpart.
+func nativeLoss(key string) message.Lost {
+	switch key {
+	case "mqtt.payload-format": // protocols/mqtt; no AMQP property says "UTF-8 text"
+		return message.LostPayloadFormat
+	}
+	// stomp.reply-to is carried by the canonical ReplyTo, which is rendered
+	// as an AMQP address; other protocols' keys are not known to lose
+	// anything.
+	return 0
 }
 
 // ingress is what messageFromAMQP needs besides the message.
@@ -137,7 +144,7 @@ func messageFromAMQP(am *amqpmsg.Message, in ingress) (*message.Message, error) 
 		m.Durable = h.Durable
 		prio := h.PriorityOrDefault()
 		if prio > message.MaxPriority {
-			in.Lost.lost("header.priority")
+			in.Lost.lost(message.LostPriority)
 			prio = message.MaxPriority
 		}
 		m.Priority = prio
@@ -200,12 +207,12 @@ func messageFromAMQP(am *amqpmsg.Message, in ingress) (*message.Message, error) 
 	for _, p := range am.ApplicationProperties {
 		k, ok := mapKey(p.Key)
 		if !ok {
-			in.Lost.lost("application-properties")
+			in.Lost.lost(message.LostAppProperties)
 			continue
 		}
 		v, ok := headerValue(p.Value)
 		if !ok {
-			in.Lost.lost("application-properties")
+			in.Lost.lost(message.LostAppProperties)
 			continue
 		}
 		if k == propTraceparent && m.Annotations.Trace == "" && v.Kind() == message.KindString {
@@ -218,7 +225,7 @@ func messageFromAMQP(am *amqpmsg.Message, in ingress) (*message.Message, error) 
 		k, ok := mapKey(p.Key)
 		if !ok || !strings.HasPrefix(k, annotationPrefix) {
 			// Keys without x- are reserved for the specification (§3.2.10).
-			in.Lost.lost("message-annotations")
+			in.Lost.lost(message.LostMessageAnnotations)
 			continue
 		}
 		switch {
@@ -232,7 +239,7 @@ func messageFromAMQP(am *amqpmsg.Message, in ingress) (*message.Message, error) 
 		}
 		v, ok := headerValue(p.Value)
 		if !ok {
-			in.Lost.lost("message-annotations")
+			in.Lost.lost(message.LostMessageAnnotations)
 			continue
 		}
 		m.Headers = append(m.Headers, message.Header{Key: k, Value: v})
@@ -241,10 +248,10 @@ func messageFromAMQP(am *amqpmsg.Message, in ingress) (*message.Message, error) 
 		m.Annotations.Native.Add(nativeAppProps, message.Int(int64(nApp)))
 	}
 	if len(am.DeliveryAnnotations) > 0 {
-		in.Lost.lost("delivery-annotations")
+		in.Lost.lost(message.LostDeliveryAnnotations)
 	}
 	if len(am.Footer) > 0 {
-		in.Lost.lost("footer")
+		in.Lost.lost(message.LostFooter)
 	}
 	return m, nil
 }
@@ -467,7 +474,7 @@ func appendMessage(dst []byte, m *message.Message, e egress) ([]byte, error) {
 	if !fromAMQP {
 		for _, h := range m.Annotations.Native {
 			if !strings.HasPrefix(h.Key, nativePrefix) {
-				e.Lost.lost(h.Key)
+				e.Lost.lost(nativeLoss(h.Key))
 			}
 		}
 	}
@@ -613,7 +620,7 @@ func appendApplicationProperties(dst []byte, m *message.Message, lost lossSink) 
 			continue
 		}
 		if dup(m.Headers[:i], h.Key) {
-			lost.lost("application-properties.repeated-key")
+			lost.lost(message.LostHeaders)
 			continue
 		}
 		hasTrace = hasTrace || h.Key == propTraceparent
@@ -686,7 +693,7 @@ func appendBody(dst []byte, m *message.Message, form string, hdr []byte, lost lo
 		if utf8.Valid(m.Body) {
 			return encoding.AppendString(dst, string(m.Body))
 		}
-		lost.lost("body.string")
+		lost.lost(message.LostBodyType)
 		return encoding.AppendBinary(dst, m.Body)
 	case bodyValueBinary:
 		dst = encoding.AppendDescriptor(dst, amqpmsg.DescriptorAMQPValue)

@@ -8,6 +8,7 @@ import (
 	"github.com/rosettamq/rosetta/core/address"
 	"github.com/rosettamq/rosetta/core/auth"
 	"github.com/rosettamq/rosetta/core/exchange"
+	"github.com/rosettamq/rosetta/core/message"
 	"github.com/rosettamq/rosetta/protocols/amqp/frames"
 	amqpmsg "github.com/rosettamq/rosetta/protocols/amqp/message"
 )
@@ -190,15 +191,19 @@ func (l *link) publish(raw []byte) *Error {
 			return e
 		}
 	}
+	var lost message.Lost
 	m, err := messageFromAMQP(&am, ingress{
 		Addr:   t.addr,
 		Origin: c.origin,
 		Now:    time.Now(),
-		Lost:   lossSink{st: &c.srv.stats, from: "amqp", to: "canonical"},
+		Lost:   lossSink{&lost},
 	})
 	if err != nil {
 		return newErr(ScopeLink, frames.AMQPErrorDecodeError, "§3.2", "%w", err)
 	}
+	// Lost before routing: counted with the core as the receiving side
+	// (docs/mapping.md, "Counting what a conversion drops").
+	c.srv.x.CountLossy(message.ProtocolAMQP, message.ProtocolCore, lost)
 	_, err = c.srv.x.Publish(c.ctx, m, exchange.PublishOptions{EnsureQueue: t.ensure})
 	if err != nil {
 		switch {

@@ -169,7 +169,9 @@ func (c Config) Validate() error {
 	return errors.Join(errs...)
 }
 
-// Stats are the front-end's counters for metrics.
+// Stats are the front-end's counters for metrics. What a conversion to or
+// from AMQP drops is counted by the exchange (Exchange.CountLossy, read
+// with Exchange.Lossy), with the other front-ends' losses.
 type Stats struct {
 	Connections   int64 // open now
 	Accepted      int64 // connections accepted since New
@@ -182,33 +184,11 @@ type Stats struct {
 	Errors        int64 // close, end and detach frames sent with an error
 	SlowConsumers int64 // connections closed because they did not read
 	AuthFailures  int64 // SASL outcomes other than ok
-	// Lossy counts, by conversion and field, what a mapping dropped: from
-	// amqp to canonical on the way in (a footer, a list-valued application
-	// property), from the origin protocol to amqp on the way out (an MQTT
-	// payload-format indicator); see docs/mapping.md, AMQP section.
-	Lossy map[LossKey]uint64
-}
-
-// LossKey names a field a conversion dropped (the labels of
-// rosetta_conversion_lossy_total).
-type LossKey struct {
-	From, To, Field string
 }
 
 type counters struct {
 	connections, accepted, framesIn, framesOut, bytesIn, bytesOut,
 	msgsIn, msgsOut, errors, slow, authFail atomic.Int64
-	lossy sync.Map // LossKey -> *atomic.Uint64
-}
-
-// lost counts one field dropped by a conversion.
-func (c *counters) lost(key LossKey) {
-	if v, ok := c.lossy.Load(key); ok {
-		v.(*atomic.Uint64).Add(1)
-		return
-	}
-	v, _ := c.lossy.LoadOrStore(key, new(atomic.Uint64))
-	v.(*atomic.Uint64).Add(1)
 }
 
 // Server is the AMQP 1.0 front-end. Create it with New.
@@ -384,12 +364,7 @@ func (s *Server) Stats() Stats {
 		Errors:        s.stats.errors.Load(),
 		SlowConsumers: s.stats.slow.Load(),
 		AuthFailures:  s.stats.authFail.Load(),
-		Lossy:         make(map[LossKey]uint64),
 	}
-	s.stats.lossy.Range(func(k, v any) bool {
-		st.Lossy[k.(LossKey)] = v.(*atomic.Uint64).Load()
-		return true
-	})
 	return st
 }
 

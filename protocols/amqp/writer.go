@@ -7,6 +7,7 @@ import (
 	"time"
 
 	"github.com/rosettamq/rosetta/core/exchange"
+	"github.com/rosettamq/rosetta/core/message"
 	"github.com/rosettamq/rosetta/protocols/amqp/encoding"
 	"github.com/rosettamq/rosetta/protocols/amqp/frames"
 )
@@ -138,6 +139,7 @@ type writer struct {
 	payload []byte        // scratch for one encoded message
 	tag     [8]byte       // scratch delivery tag
 	written map[*link]int // deliveries written per link since the last topUp
+	lost    message.Lost  // what rendering the current delivery dropped
 	failed  bool          // a write failed: the socket is closed
 }
 
@@ -290,14 +292,17 @@ func (w *writer) delivery(s *session, l *link, d *exchange.Delivery, p progress)
 	c := w.c
 	if !p.started {
 		var err error
+		w.lost = 0
 		w.payload, err = appendMessage(w.payload[:0], d.Msg, egress{
 			DeliveryCount: uint32(d.DeliveryCount),
 			To:            l.toFn,
-			Lost:          c.lossFn(string(d.Msg.Annotations.Origin.Protocol)),
+			Lost:          lossSink{&w.lost},
 		})
 		if err == nil && l.peerMaxMessage > 0 && uint64(len(w.payload)) > l.peerMaxMessage {
 			err = errTooLarge
+			w.lost |= message.LostTooLarge
 		}
+		c.srv.x.CountLossy(d.Msg.Annotations.Origin.Protocol, message.ProtocolAMQP, w.lost)
 		if err != nil {
 			c.log.Warn("message not sent", "queue", d.Queue, "err", err)
 			if !l.settled {
