@@ -14,6 +14,7 @@ import (
 
 	"github.com/rosettamq/rosetta/cmd/rosetta/internal/config"
 	"github.com/rosettamq/rosetta/core/exchange"
+	"github.com/rosettamq/rosetta/protocols/amqp"
 	"github.com/rosettamq/rosetta/protocols/mqtt"
 	"github.com/rosettamq/rosetta/protocols/stomp"
 )
@@ -34,6 +35,15 @@ type stompFrontEnd interface {
 	ServeTLS(net.Listener) error
 	Shutdown(context.Context) error
 	Stats() stomp.Stats
+}
+
+// amqpFrontEnd is what the app needs from *amqp.Server; tests use a fake.
+type amqpFrontEnd interface {
+	http.Handler // /amqp WebSocket
+	Serve(net.Listener) error
+	ServeTLS(net.Listener) error
+	Shutdown(context.Context) error
+	Stats() amqp.Stats
 }
 
 // broker is what the app needs from *exchange.Exchange; tests use a fake.
@@ -58,6 +68,7 @@ type app struct {
 	log     *slog.Logger
 	mqtt    mqttFrontEnd
 	stomp   stompFrontEnd
+	amqp    amqpFrontEnd
 	broker  broker
 	metrics *metrics
 	// store is closed last, after the exchange; nil with the memory
@@ -77,8 +88,8 @@ type app struct {
 	errc      chan error     // a serving goroutine that stopped unexpectedly
 }
 
-func newApp(cfg config.Config, log *slog.Logger, m mqttFrontEnd, s stompFrontEnd, b broker) *app {
-	return &app{cfg: cfg, log: log, mqtt: m, stomp: s, broker: b, metrics: newMetrics(b, m, s)}
+func newApp(cfg config.Config, log *slog.Logger, m mqttFrontEnd, s stompFrontEnd, am amqpFrontEnd, b broker) *app {
+	return &app{cfg: cfg, log: log, mqtt: m, stomp: s, amqp: am, broker: b, metrics: newMetrics(b, m, s, am)}
 }
 
 // run starts every listener, serves until ctx ends or a listener fails,
@@ -125,12 +136,6 @@ func (a *app) start() error {
 	}
 	var ls []bound
 	for _, l := range a.cfg.EnabledListeners() {
-		if l.Name == "amqp" {
-			// Accepted in the configuration so that files written today
-			// keep working; the front-end is in progress.
-			a.log.Info("amqp front-end not built yet; listener not started", "listener", l.Name, "addr", l.Addr)
-			continue
-		}
 		nl, err := net.Listen("tcp", l.Addr)
 		if err != nil {
 			for _, b := range ls {
@@ -157,12 +162,18 @@ func (a *app) start() error {
 		case "stomp_tls":
 			a.listeners = append(a.listeners, b.l)
 			a.serveLoop(b.name, func() error { return a.stomp.ServeTLS(b.l) })
+		case "amqp":
+			a.listeners = append(a.listeners, b.l)
+			a.serveLoop(b.name, func() error { return a.amqp.Serve(b.l) })
+		case "amqp_tls":
+			a.listeners = append(a.listeners, b.l)
+			a.serveLoop(b.name, func() error { return a.amqp.ServeTLS(b.l) })
 		case "http":
 			a.http = &http.Server{
 				Handler: a.handler(),
 				// No WriteTimeout: it would cut WebSocket connections;
-				// the MQTT and STOMP sessions enforce their own write
-				// deadlines.
+				// the MQTT, STOMP and AMQP sessions enforce their own
+				// write deadlines.
 				ReadHeaderTimeout: 10 * time.Second,
 				IdleTimeout:       2 * time.Minute,
 				ErrorLog:          slog.NewLogLogger(a.log.With("listener", "http").Handler(), slog.LevelWarn),
@@ -179,7 +190,7 @@ func (a *app) serveLoop(name string, serve func() error) {
 	a.wg.Go(func() {
 		err := serve()
 		if err == nil || errors.Is(err, mqtt.ErrServerClosed) || errors.Is(err, stomp.ErrServerClosed) ||
-			errors.Is(err, http.ErrServerClosed) ||
+			errors.Is(err, amqp.ErrServerClosed) || errors.Is(err, http.ErrServerClosed) ||
 			(errors.Is(err, net.ErrClosed) && !a.ready.Load()) {
 			return
 		}
@@ -222,14 +233,16 @@ func (a *app) handler() http.Handler {
 	mux.Handle("GET /metrics", a.metrics.handler(a.log))
 	mux.Handle("/mqtt", a.mqtt)
 	mux.Handle("/stomp", a.stomp)
+	mux.Handle("/amqp", a.amqp)
 	return mux
 }
 
 // shutdown stops everything in order under one timeout: protocol
 // listeners (no new connections), the MQTT sessions (DISCONNECT 0x8B to
 // MQTT 5 clients), the STOMP sessions (an ERROR "server shutting down",
-// over TCP and WebSocket alike), the HTTP server, the exchange, then the
-// store. The sessions end before the exchange closes, so that their
+// over TCP and WebSocket alike), the AMQP connections (close with
+// amqp:connection:forced, TCP, TLS and WebSocket alike), the HTTP server,
+// the exchange, then the store. The sessions end before the exchange closes, so that their
 // unacknowledged messages are released to their queues rather than cut
 // off, and the exchange before the store, so that its last commits land.
 // Every step runs even when an earlier one fails; the errors are joined.
@@ -250,6 +263,9 @@ func (a *app) shutdown() error {
 	}
 	if err := a.stomp.Shutdown(ctx); err != nil {
 		errs = append(errs, fmt.Errorf("stomp shutdown: %w", err))
+	}
+	if err := a.amqp.Shutdown(ctx); err != nil {
+		errs = append(errs, fmt.Errorf("amqp shutdown: %w", err))
 	}
 	if a.http != nil {
 		if err := a.http.Shutdown(ctx); err != nil {
@@ -282,5 +298,6 @@ func (a *app) shutdown() error {
 var (
 	_ mqttFrontEnd  = (*mqtt.Server)(nil)
 	_ stompFrontEnd = (*stomp.Server)(nil)
+	_ amqpFrontEnd  = (*amqp.Server)(nil)
 	_ broker        = (*exchange.Exchange)(nil)
 )

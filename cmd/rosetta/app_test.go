@@ -22,6 +22,7 @@ import (
 	"github.com/rosettamq/rosetta/cmd/rosetta/internal/config"
 	"github.com/rosettamq/rosetta/core/exchange"
 	"github.com/rosettamq/rosetta/core/message"
+	"github.com/rosettamq/rosetta/protocols/amqp"
 	"github.com/rosettamq/rosetta/protocols/mqtt"
 	"github.com/rosettamq/rosetta/protocols/stomp"
 )
@@ -91,6 +92,17 @@ func newFakeSTOMP(rec *recorder) *fakeSTOMP {
 
 func (f *fakeSTOMP) Stats() stomp.Stats {
 	return stomp.Stats{Connections: 2, Accepted: 5, FramesIn: 11, FramesOut: 13, BytesIn: 100, BytesOut: 200, Errors: 1, SlowConsumers: 1}
+}
+
+// fakeAMQP stands in for *amqp.Server.
+type fakeAMQP struct{ *fakeServer }
+
+func newFakeAMQP(rec *recorder) *fakeAMQP {
+	return &fakeAMQP{&fakeServer{name: "amqp", closedErr: amqp.ErrServerClosed, rec: rec, closed: make(chan struct{})}}
+}
+
+func (f *fakeAMQP) Stats() amqp.Stats {
+	return amqp.Stats{Connections: 4, Accepted: 6, FramesIn: 21, FramesOut: 23, BytesIn: 300, BytesOut: 400, Errors: 2, SlowConsumers: 3}
 }
 
 // fakeBroker stands in for *exchange.Exchange.
@@ -168,7 +180,8 @@ func (s *logSink) listeners() map[string]string {
 func testConfig(t *testing.T) config.Config {
 	t.Helper()
 	c := config.Defaults(false)
-	c.Listeners = config.Listeners{MQTT: "127.0.0.1:0", MQTTTLS: "127.0.0.1:0", STOMP: "127.0.0.1:0", STOMPTLS: "127.0.0.1:0", AMQP: "127.0.0.1:0", HTTP: "127.0.0.1:0"}
+	c.Listeners = config.Listeners{MQTT: "127.0.0.1:0", MQTTTLS: "127.0.0.1:0", STOMP: "127.0.0.1:0", STOMPTLS: "127.0.0.1:0",
+		AMQP: "127.0.0.1:0", AMQPTLS: "127.0.0.1:0", HTTP: "127.0.0.1:0"}
 	c.DataDir = t.TempDir()
 	c.ShutdownTimeout = 5 * time.Second
 	if err := c.Validate(); err != nil {
@@ -181,6 +194,7 @@ type harness struct {
 	app    *app
 	mqtt   *fakeMQTT
 	stomp  *fakeSTOMP
+	amqp   *fakeAMQP
 	broker *fakeBroker
 	rec    *recorder
 	logs   *logSink
@@ -207,12 +221,13 @@ func (h *harness) wait(t *testing.T) error {
 func startApp(t *testing.T, cfg config.Config, setup func(h *harness)) *harness {
 	t.Helper()
 	rec := &recorder{}
-	h := &harness{rec: rec, logs: &logSink{}, mqtt: newFakeMQTT(rec), stomp: newFakeSTOMP(rec), broker: &fakeBroker{rec: rec}, done: make(chan error, 1)}
+	h := &harness{rec: rec, logs: &logSink{}, mqtt: newFakeMQTT(rec), stomp: newFakeSTOMP(rec), amqp: newFakeAMQP(rec),
+		broker: &fakeBroker{rec: rec}, done: make(chan error, 1)}
 	if setup != nil {
 		setup(h)
 	}
 	log := slog.New(slog.NewJSONHandler(h.logs, nil))
-	h.app = newApp(cfg, log, h.mqtt, h.stomp, h.broker)
+	h.app = newApp(cfg, log, h.mqtt, h.stomp, h.amqp, h.broker)
 	var ctx context.Context
 	ctx, h.cancel = context.WithCancel(context.Background())
 	go func() { h.done <- h.app.run(ctx) }()
@@ -252,10 +267,10 @@ func get(t *testing.T, url string) (int, string) {
 
 func TestAppServesAndShutsDownInOrder(t *testing.T) {
 	h := startApp(t, testConfig(t), nil)
-	ls := h.waitListeners(t, 3)
-	// mqtt_tls and stomp_tls are configured but there is no certificate:
-	// not started.
-	if len(ls) != 3 || ls["mqtt"] == "" || ls["stomp"] == "" || ls["http"] == "" {
+	ls := h.waitListeners(t, 4)
+	// mqtt_tls, stomp_tls and amqp_tls are configured but there is no
+	// certificate: not started.
+	if len(ls) != 4 || ls["mqtt"] == "" || ls["stomp"] == "" || ls["amqp"] == "" || ls["http"] == "" {
 		t.Fatalf("listeners = %v", ls)
 	}
 	for name, addr := range ls {
@@ -263,14 +278,11 @@ func TestAppServesAndShutsDownInOrder(t *testing.T) {
 			t.Fatalf("listener %s logged %q, not the bound port", name, addr)
 		}
 	}
-	if !strings.Contains(h.logs.String(), "amqp front-end not built yet; listener not started") {
-		t.Fatalf("no amqp notice in logs:\n%s", h.logs.String())
+	if strings.Contains(h.logs.String(), "not built yet") {
+		t.Fatalf("stale not-built notice in logs:\n%s", h.logs.String())
 	}
-	if strings.Contains(h.logs.String(), "stomp front-end not built yet") {
-		t.Fatalf("stale stomp notice in logs:\n%s", h.logs.String())
-	}
-	// The MQTT and STOMP listeners accept.
-	for _, name := range []string{"mqtt", "stomp"} {
+	// The MQTT, STOMP and AMQP listeners accept.
+	for _, name := range []string{"mqtt", "stomp", "amqp"} {
 		c, err := net.Dial("tcp", ls[name])
 		if err != nil {
 			t.Fatal(err)
@@ -288,6 +300,7 @@ func TestAppServesAndShutsDownInOrder(t *testing.T) {
 		{"/readyz", 200, []string{"ready"}},
 		{"/mqtt", 200, []string{"fake mqtt websocket"}},
 		{"/stomp", 200, []string{"fake stomp websocket"}},
+		{"/amqp", 200, []string{"fake amqp websocket"}},
 		{"/metrics", 200, []string{
 			`rosetta_connections{protocol="mqtt"} 3`,
 			`rosetta_messages_in_total{protocol="mqtt"} 10`,
@@ -305,6 +318,15 @@ func TestAppServesAndShutsDownInOrder(t *testing.T) {
 			`rosetta_protocol_errors_total{protocol="stomp"} 1`,
 			`rosetta_slow_consumers_total{protocol="stomp"} 1`,
 			`rosetta_stats_source_up{source="stomp"} 1`,
+			`rosetta_connections{protocol="amqp"} 4`,
+			`rosetta_connections_accepted_total{protocol="amqp"} 6`,
+			`rosetta_frames_in_total{protocol="amqp"} 21`,
+			`rosetta_frames_out_total{protocol="amqp"} 23`,
+			`rosetta_bytes_in_total{protocol="amqp"} 300`,
+			`rosetta_bytes_out_total{protocol="amqp"} 400`,
+			`rosetta_protocol_errors_total{protocol="amqp"} 2`,
+			`rosetta_slow_consumers_total{protocol="amqp"} 3`,
+			`rosetta_stats_source_up{source="amqp"} 1`,
 			"go_goroutines",
 			"process_cpu_seconds_total",
 			`rosetta_build_info{commit="dev"`,
@@ -329,13 +351,13 @@ func TestAppServesAndShutsDownInOrder(t *testing.T) {
 	if err := h.wait(t); err != nil {
 		t.Fatalf("run = %v", err)
 	}
-	if got, want := strings.Join(h.rec.get(), ","), "mqtt.Shutdown,stomp.Shutdown,exchange.Close"; got != want {
+	if got, want := strings.Join(h.rec.get(), ","), "mqtt.Shutdown,stomp.Shutdown,amqp.Shutdown,exchange.Close"; got != want {
 		t.Fatalf("shutdown order %s, want %s", got, want)
 	}
 	if h.app.ready.Load() {
 		t.Fatal("still ready after shutdown")
 	}
-	for _, name := range []string{"mqtt", "stomp"} {
+	for _, name := range []string{"mqtt", "stomp", "amqp"} {
 		if _, err := net.Dial("tcp", ls[name]); err == nil {
 			t.Fatalf("%s listener still open", name)
 		}
@@ -362,13 +384,13 @@ func TestAppFailures(t *testing.T) {
 			name:      "port in use",
 			cfg:       func(c *config.Config) { c.Listeners.HTTP = busy.Addr().String() },
 			wantErr:   []string{"listener http", "address already in use"},
-			wantCalls: "mqtt.Shutdown,stomp.Shutdown,exchange.Close",
+			wantCalls: "mqtt.Shutdown,stomp.Shutdown,amqp.Shutdown,exchange.Close",
 		},
 		{
 			name:      "serve fails",
 			setup:     func(h *harness) { h.mqtt.serveErr = errors.New("accept: too many open files") },
 			wantErr:   []string{"listener mqtt: accept: too many open files"},
-			wantCalls: "mqtt.Shutdown,stomp.Shutdown,exchange.Close",
+			wantCalls: "mqtt.Shutdown,stomp.Shutdown,amqp.Shutdown,exchange.Close",
 		},
 		{
 			name: "shutdown errors are joined",
@@ -378,13 +400,13 @@ func TestAppFailures(t *testing.T) {
 				h.broker.closeErr = errors.New("store flush failed")
 			},
 			wantErr:   []string{"boom", "mqtt shutdown: sessions stuck", "exchange close: store flush failed"},
-			wantCalls: "mqtt.Shutdown,stomp.Shutdown,exchange.Close",
+			wantCalls: "mqtt.Shutdown,stomp.Shutdown,amqp.Shutdown,exchange.Close",
 		},
 		{
 			name:      "stomp serve fails",
 			setup:     func(h *harness) { h.stomp.serveErr = errors.New("accept: no buffer space") },
 			wantErr:   []string{"listener stomp: accept: no buffer space"},
-			wantCalls: "mqtt.Shutdown,stomp.Shutdown,exchange.Close",
+			wantCalls: "mqtt.Shutdown,stomp.Shutdown,amqp.Shutdown,exchange.Close",
 		},
 		{
 			name: "stomp shutdown error is joined",
@@ -393,7 +415,22 @@ func TestAppFailures(t *testing.T) {
 				h.stomp.shutdownErr = errors.New("goodbye not written")
 			},
 			wantErr:   []string{"boom", "stomp shutdown: goodbye not written"},
-			wantCalls: "mqtt.Shutdown,stomp.Shutdown,exchange.Close",
+			wantCalls: "mqtt.Shutdown,stomp.Shutdown,amqp.Shutdown,exchange.Close",
+		},
+		{
+			name:      "amqp serve fails",
+			setup:     func(h *harness) { h.amqp.serveErr = errors.New("accept: no buffer space") },
+			wantErr:   []string{"listener amqp: accept: no buffer space"},
+			wantCalls: "mqtt.Shutdown,stomp.Shutdown,amqp.Shutdown,exchange.Close",
+		},
+		{
+			name: "amqp shutdown error is joined",
+			setup: func(h *harness) {
+				h.amqp.serveErr = errors.New("boom")
+				h.amqp.shutdownErr = errors.New("close not written")
+			},
+			wantErr:   []string{"boom", "amqp shutdown: close not written"},
+			wantCalls: "mqtt.Shutdown,stomp.Shutdown,amqp.Shutdown,exchange.Close",
 		},
 		{
 			name: "shutdown timeout",
@@ -403,7 +440,7 @@ func TestAppFailures(t *testing.T) {
 				h.mqtt.blockShut = true
 			},
 			wantErr:   []string{"mqtt shutdown: context deadline exceeded"},
-			wantCalls: "mqtt.Shutdown,stomp.Shutdown,exchange.Close",
+			wantCalls: "mqtt.Shutdown,stomp.Shutdown,amqp.Shutdown,exchange.Close",
 		},
 	}
 	for _, tt := range tests {
@@ -436,7 +473,7 @@ func TestAppReload(t *testing.T) {
 	fail := true
 	rec := &recorder{}
 	logs := &logSink{}
-	a := newApp(cfg, slog.New(slog.NewJSONHandler(logs, nil)), newFakeMQTT(rec), newFakeSTOMP(rec), &fakeBroker{rec: rec})
+	a := newApp(cfg, slog.New(slog.NewJSONHandler(logs, nil)), newFakeMQTT(rec), newFakeSTOMP(rec), newFakeAMQP(rec), &fakeBroker{rec: rec})
 	a.reloadC = hup
 	a.reload = func() error {
 		reloaded <- struct{}{}
@@ -505,7 +542,7 @@ func TestStatsCollector(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			reg := prometheus.NewRegistry()
-			reg.MustRegister(newStatsCollector(tt.broker, newFakeMQTT(rec), newFakeSTOMP(rec), tt.max))
+			reg.MustRegister(newStatsCollector(tt.broker, newFakeMQTT(rec), newFakeSTOMP(rec), newFakeAMQP(rec), tt.max))
 			// What promhttp serves with the app's options.
 			families, err := reg.Gather()
 			if (err != nil) != tt.wantErr {

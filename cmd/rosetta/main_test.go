@@ -24,6 +24,7 @@ import (
 
 	"github.com/rosettamq/rosetta/cmd/rosetta/internal/config"
 	"github.com/rosettamq/rosetta/core/exchange"
+	"github.com/rosettamq/rosetta/protocols/amqp"
 	"github.com/rosettamq/rosetta/protocols/stomp"
 	"github.com/rosettamq/rosetta/protocols/stomp/frame"
 )
@@ -117,9 +118,9 @@ func TestParseServeFlags(t *testing.T) {
 		{"some", []string{"--mqtt", "127.0.0.1:0", "-http=off", "--log-format", "json"},
 			map[string]string{"mqtt": "127.0.0.1:0", "http": "off", "log-format": "json"}},
 		{"all", []string{"--config", "c.yaml", "--data-dir", "d", "--storage", "memory", "--sync", "none", "--mqtt", "a:1", "--mqtt-tls", "a:2", "--stomp", "a:3",
-			"--stomp-tls", "a:6", "--amqp", "a:4", "--http", "a:5", "--log-level", "debug", "--log-format", "text"},
+			"--stomp-tls", "a:6", "--amqp", "a:4", "--amqp-tls", "a:7", "--http", "a:5", "--log-level", "debug", "--log-format", "text"},
 			map[string]string{"config": "c.yaml", "data-dir": "d", "storage": "memory", "sync": "none", "mqtt": "a:1", "mqtt-tls": "a:2", "stomp": "a:3",
-				"stomp-tls": "a:6", "amqp": "a:4", "http": "a:5", "log-level": "debug", "log-format": "text"}},
+				"stomp-tls": "a:6", "amqp": "a:4", "amqp-tls": "a:7", "http": "a:5", "log-level": "debug", "log-format": "text"}},
 		{"explicit empty is set", []string{"--mqtt="}, map[string]string{"mqtt": ""}},
 	}
 	for _, tt := range tests {
@@ -130,7 +131,7 @@ func TestParseServeFlags(t *testing.T) {
 			}
 			got := map[string]*string{
 				"config": o.ConfigFile, "data-dir": o.DataDir, "storage": o.Storage, "sync": o.Sync, "mqtt": o.MQTT, "mqtt-tls": o.MQTTTLS, "stomp": o.STOMP,
-				"stomp-tls": o.STOMPTLS, "amqp": o.AMQP, "http": o.HTTP, "log-level": o.LogLevel, "log-format": o.LogFormat,
+				"stomp-tls": o.STOMPTLS, "amqp": o.AMQP, "amqp-tls": o.AMQPTLS, "http": o.HTTP, "log-level": o.LogLevel, "log-format": o.LogFormat,
 			}
 			for name, p := range got {
 				want, set := tt.want[name]
@@ -272,6 +273,41 @@ func TestSTOMPConfig(t *testing.T) {
 	if got.HeartBeatSend >= 0 || got.HeartBeatReceive != 30*time.Second || got.Prefetch != 7 || got.MaxBodySize != 512 ||
 		got.MaxConnections != 9 || got.MaxSubscriptions != 4 {
 		t.Fatalf("stompConfig = %+v", got)
+	}
+}
+
+// TestAMQPConfig checks the mapping of the amqp section and that the
+// defaults config.Defaults states (and docs/configuration.md shows) are the
+// AMQP front-end's own.
+func TestAMQPConfig(t *testing.T) {
+	log := slog.New(slog.DiscardHandler)
+	c := config.Defaults(false)
+	got := amqpConfig(c, nil, nil, nil, log)
+	want := amqp.Config{
+		Logger:         log,
+		MaxConnections: amqp.DefaultMaxConnections,
+		MaxFrameSize:   amqp.DefaultMaxFrameSize,
+		MaxMessageSize: amqp.DefaultMaxMessageSize,
+		MaxSessions:    amqp.DefaultMaxSessions,
+		MaxLinks:       amqp.DefaultMaxLinks,
+		SessionWindow:  amqp.DefaultSessionWindow,
+		LinkCredit:     amqp.DefaultLinkCredit,
+		MaxPending:     amqp.DefaultMaxPending,
+		IdleTimeout:    amqp.DefaultIdleTimeout,
+		ConnectTimeout: amqp.DefaultConnectTimeout,
+		WriteTimeout:   amqp.DefaultWriteTimeout,
+	}
+	if !reflect.DeepEqual(got, want) {
+		t.Fatalf("amqpConfig(defaults) =\n%+v\nwant\n%+v", got, want)
+	}
+
+	// Idle timeout: 0 in the file means none, which amqp.Config spells
+	// negative (its 0 is "default").
+	c.AMQP.IdleTimeout, c.AMQP.MaxFrameSize, c.AMQP.MaxLinks = 0, 4096, 8
+	c.Limits.MaxConnections = 9
+	got = amqpConfig(c, nil, nil, nil, log)
+	if got.IdleTimeout >= 0 || got.MaxFrameSize != 4096 || got.MaxLinks != 8 || got.MaxConnections != 9 {
+		t.Fatalf("amqpConfig = %+v", got)
 	}
 }
 

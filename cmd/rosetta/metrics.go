@@ -30,7 +30,7 @@ type metrics struct {
 	reg *prometheus.Registry
 }
 
-func newMetrics(b broker, m mqttFrontEnd, s stompFrontEnd) *metrics {
+func newMetrics(b broker, m mqttFrontEnd, s stompFrontEnd, am amqpFrontEnd) *metrics {
 	reg := prometheus.NewRegistry()
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Name:        "rosetta_build_info",
@@ -41,7 +41,7 @@ func newMetrics(b broker, m mqttFrontEnd, s stompFrontEnd) *metrics {
 	reg.MustRegister(
 		collectors.NewGoCollector(),
 		collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}),
-		newStatsCollector(b, m, s, maxQueueSeries),
+		newStatsCollector(b, m, s, am, maxQueueSeries),
 		build,
 	)
 	return &metrics{reg: reg}
@@ -65,6 +65,7 @@ type statsCollector struct {
 	broker    broker
 	mqtt      mqttFrontEnd
 	stomp     stompFrontEnd
+	amqp      amqpFrontEnd
 	maxQueues int
 
 	connections, messagesIn, messagesOut, dropped *prometheus.Desc
@@ -74,7 +75,7 @@ type statsCollector struct {
 	mqttPacketsIn, mqttPacketsOut                 *prometheus.Desc
 	mqttBytesIn, mqttBytesOut                     *prometheus.Desc
 	// Per-protocol front-end counters for the frame-based protocols
-	// (STOMP now, AMQP next), labelled protocol like rosetta_connections.
+	// (STOMP and AMQP), labelled protocol like rosetta_connections.
 	// MQTT keeps its rosetta_mqtt_* series.
 	accepted, framesIn, framesOut, bytesIn, bytesOut *prometheus.Desc
 	protocolErrors, slowConsumers                    *prometheus.Desc
@@ -84,12 +85,12 @@ type statsCollector struct {
 	lossy *prometheus.Desc
 }
 
-func newStatsCollector(b broker, m mqttFrontEnd, s stompFrontEnd, maxQueues int) *statsCollector {
+func newStatsCollector(b broker, m mqttFrontEnd, s stompFrontEnd, am amqpFrontEnd, maxQueues int) *statsCollector {
 	d := func(name, help string, labels ...string) *prometheus.Desc {
 		return prometheus.NewDesc(name, help, labels, nil)
 	}
 	return &statsCollector{
-		broker: b, mqtt: m, stomp: s, maxQueues: maxQueues,
+		broker: b, mqtt: m, stomp: s, amqp: am, maxQueues: maxQueues,
 		lossy:           d("rosetta_conversion_lossy_total", "Fields dropped when a message crossed from one protocol to another.", "from", "to", "field"),
 		connections:     d("rosetta_connections", "Open client connections.", "protocol"),
 		messagesIn:      d("rosetta_messages_in_total", "Messages published into the exchange, by origin protocol.", "protocol"),
@@ -113,7 +114,7 @@ func newStatsCollector(b broker, m mqttFrontEnd, s stompFrontEnd, maxQueues int)
 		framesOut:       d("rosetta_frames_out_total", "Frames sent, heart-beats excluded.", "protocol"),
 		bytesIn:         d("rosetta_bytes_in_total", "Bytes received on client connections.", "protocol"),
 		bytesOut:        d("rosetta_bytes_out_total", "Bytes sent on client connections.", "protocol"),
-		protocolErrors:  d("rosetta_protocol_errors_total", "Errors reported to clients (STOMP ERROR frames), each followed by a close.", "protocol"),
+		protocolErrors:  d("rosetta_protocol_errors_total", "Errors reported to clients: STOMP ERROR frames (each followed by a close), AMQP close, end and detach frames with an error.", "protocol"),
 		slowConsumers:   d("rosetta_slow_consumers_total", "Connections closed because they did not read within the write timeout.", "protocol"),
 		sourceUp:        d("rosetta_stats_source_up", "1 when the source's counters could be read at this scrape, 0 when reading them failed.", "source"),
 	}
@@ -138,6 +139,7 @@ func (c *statsCollector) Collect(ch chan<- prometheus.Metric) {
 	c.guard(ch, "exchange", func() { c.collectExchange(ch) })
 	c.guard(ch, "mqtt", func() { c.collectMQTT(ch) })
 	c.guard(ch, "stomp", func() { c.collectSTOMP(ch) })
+	c.guard(ch, "amqp", func() { c.collectAMQP(ch) })
 }
 
 func (c *statsCollector) guard(ch chan<- prometheus.Metric, source string, f func()) {
@@ -228,19 +230,35 @@ func (c *statsCollector) collectMQTT(ch chan<- prometheus.Metric) {
 
 func (c *statsCollector) collectSTOMP(ch chan<- prometheus.Metric) {
 	s := c.stomp.Stats()
-	p := string(message.ProtocolSTOMP)
-	c.emit(ch, c.connections, prometheus.GaugeValue, float64(s.Connections), p)
+	c.emitFrontEnd(ch, message.ProtocolSTOMP, frontEndStats{s.Connections, s.Accepted, s.FramesIn, s.FramesOut,
+		s.BytesIn, s.BytesOut, s.Errors, s.SlowConsumers})
+}
+
+func (c *statsCollector) collectAMQP(ch chan<- prometheus.Metric) {
+	s := c.amqp.Stats()
+	c.emitFrontEnd(ch, message.ProtocolAMQP, frontEndStats{s.Connections, s.Accepted, s.FramesIn, s.FramesOut,
+		s.BytesIn, s.BytesOut, s.Errors, s.SlowConsumers})
+}
+
+// frontEndStats are the counters STOMP and AMQP export alike.
+type frontEndStats struct {
+	connections, accepted, framesIn, framesOut, bytesIn, bytesOut, errors, slow int64
+}
+
+func (c *statsCollector) emitFrontEnd(ch chan<- prometheus.Metric, proto message.Protocol, s frontEndStats) {
+	p := string(proto)
+	c.emit(ch, c.connections, prometheus.GaugeValue, float64(s.connections), p)
 	for _, m := range []struct {
 		d *prometheus.Desc
 		v int64
 	}{
-		{c.accepted, s.Accepted},
-		{c.framesIn, s.FramesIn},
-		{c.framesOut, s.FramesOut},
-		{c.bytesIn, s.BytesIn},
-		{c.bytesOut, s.BytesOut},
-		{c.protocolErrors, s.Errors},
-		{c.slowConsumers, s.SlowConsumers},
+		{c.accepted, s.accepted},
+		{c.framesIn, s.framesIn},
+		{c.framesOut, s.framesOut},
+		{c.bytesIn, s.bytesIn},
+		{c.bytesOut, s.bytesOut},
+		{c.protocolErrors, s.errors},
+		{c.slowConsumers, s.slow},
 	} {
 		c.emit(ch, m.d, prometheus.CounterValue, float64(m.v), p)
 	}

@@ -17,6 +17,7 @@ import (
 	"github.com/rosettamq/rosetta/cmd/rosetta/internal/config"
 	"github.com/rosettamq/rosetta/core/auth"
 	"github.com/rosettamq/rosetta/core/exchange"
+	"github.com/rosettamq/rosetta/protocols/amqp"
 	"github.com/rosettamq/rosetta/protocols/mqtt"
 	"github.com/rosettamq/rosetta/protocols/stomp"
 )
@@ -37,8 +38,9 @@ func parseServeFlags(args []string, stderr io.Writer) (config.Overrides, error) 
 	str("mqtt-tls", `MQTT over TLS listen address, or "off"; starts only when tls.cert_file and tls.key_file are set (default port 8883)`)
 	str("stomp", `STOMP listen address, or "off" (default 127.0.0.1:61613 without a config file, :61613 with one)`)
 	str("stomp-tls", `STOMP over TLS listen address, or "off"; starts only when tls.cert_file and tls.key_file are set (default port 61614)`)
-	str("amqp", `AMQP 1.0 listen address, or "off" (default port 5672; the AMQP front-end is not built yet)`)
-	str("http", `HTTP listen address for /healthz, /readyz, /metrics, /mqtt and /stomp, or "off" (default port 8080)`)
+	str("amqp", `AMQP 1.0 listen address, or "off" (default 127.0.0.1:5672 without a config file, :5672 with one)`)
+	str("amqp-tls", `AMQP 1.0 over TLS listen address, or "off"; starts only when tls.cert_file and tls.key_file are set (default port 5671)`)
+	str("http", `HTTP listen address for /healthz, /readyz, /metrics, /mqtt, /stomp and /amqp, or "off" (default port 8080)`)
 	str("log-level", "debug, info, warn or error (default info)")
 	str("log-format", "text, json or auto: text on a terminal, JSON otherwise (default auto)")
 	fs.Usage = func() {
@@ -56,7 +58,7 @@ func parseServeFlags(args []string, stderr io.Writer) (config.Overrides, error) 
 	var o config.Overrides
 	set := map[string]**string{
 		"config": &o.ConfigFile, "data-dir": &o.DataDir, "storage": &o.Storage, "sync": &o.Sync, "mqtt": &o.MQTT, "mqtt-tls": &o.MQTTTLS,
-		"stomp": &o.STOMP, "stomp-tls": &o.STOMPTLS, "amqp": &o.AMQP, "http": &o.HTTP, "log-level": &o.LogLevel, "log-format": &o.LogFormat,
+		"stomp": &o.STOMP, "stomp-tls": &o.STOMPTLS, "amqp": &o.AMQP, "amqp-tls": &o.AMQPTLS, "http": &o.HTTP, "log-level": &o.LogLevel, "log-format": &o.LogFormat,
 	}
 	fs.Visit(func(f *flag.Flag) { *set[f.Name] = vals[f.Name] })
 	return o, nil
@@ -147,18 +149,23 @@ func serve(ctx context.Context, cfg config.Config, o config.Overrides, environ [
 		defer cancel()
 		return closeStore(errors.Join(err, ex.Close(closeCtx)))
 	}
-	// stomp.New only checks its configuration and starts nothing, so it
-	// goes first: when either constructor fails, only the exchange runs.
+	// stomp.New and amqp.New only check their configuration and start
+	// nothing, so they go first: when a constructor fails, only the
+	// exchange runs.
 	stompSrv, err := stomp.New(stompConfig(cfg, ex, authSvc, tlsCfg, log))
 	if err != nil {
 		return closeExchange(fmt.Errorf("stomp: %w", err))
+	}
+	amqpSrv, err := amqp.New(amqpConfig(cfg, ex, authSvc, tlsCfg, log))
+	if err != nil {
+		return closeExchange(fmt.Errorf("amqp: %w", err))
 	}
 	srv, err := mqtt.New(mqttConfig(cfg, ex, authSvc, tlsCfg, log))
 	if err != nil {
 		return closeExchange(fmt.Errorf("mqtt: %w", err))
 	}
 
-	a := newApp(cfg, log, srv, stompSrv, ex)
+	a := newApp(cfg, log, srv, stompSrv, amqpSrv, ex)
 	if st != nil {
 		a.store = st // closed last, after the exchange
 		a.metrics.reg.MustRegister(newStoreCollector(st))
@@ -257,6 +264,36 @@ func stompConfig(cfg config.Config, ex *exchange.Exchange, a auth.Service, tlsCf
 		HeartBeatReceive:     heartBeat(s.HeartBeatReceive),
 		ConnectTimeout:       s.ConnectTimeout,
 		WriteTimeout:         s.WriteTimeout,
+	}
+}
+
+func amqpConfig(cfg config.Config, ex *exchange.Exchange, a auth.Service, tlsCfg *tls.Config, log *slog.Logger) amqp.Config {
+	c := cfg.AMQP
+	// The configuration states the idle timeout as on the wire, 0 meaning
+	// none; amqp.Config reads 0 as its default and a negative value as
+	// none.
+	idle := c.IdleTimeout
+	if idle == 0 {
+		idle = -1
+	}
+	return amqp.Config{
+		Exchange: ex,
+		Auth:     a,
+		Logger:   log, // the front-end adds proto=amqp
+		// With a client CA, loadTLS verifies client certificates, and the
+		// front-end then offers SASL EXTERNAL on TLS connections.
+		TLS:            tlsCfg,
+		MaxConnections: cfg.Limits.MaxConnections,
+		MaxFrameSize:   c.MaxFrameSize,
+		MaxMessageSize: c.MaxMessageSize,
+		MaxSessions:    c.MaxSessions,
+		MaxLinks:       c.MaxLinks,
+		SessionWindow:  c.SessionWindow,
+		LinkCredit:     c.LinkCredit,
+		MaxPending:     c.MaxPending,
+		IdleTimeout:    idle,
+		ConnectTimeout: c.ConnectTimeout,
+		WriteTimeout:   c.WriteTimeout,
 	}
 }
 

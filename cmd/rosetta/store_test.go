@@ -124,7 +124,7 @@ func TestAppStore(t *testing.T) {
 	rec := &recorder{}
 	logs := &logSink{}
 	st := &fakeStore{rec: rec, closeErr: errors.New("flush failed")}
-	a := newApp(testConfig(t), slog.New(slog.NewJSONHandler(logs, nil)), newFakeMQTT(rec), newFakeSTOMP(rec), &fakeBroker{rec: rec})
+	a := newApp(testConfig(t), slog.New(slog.NewJSONHandler(logs, nil)), newFakeMQTT(rec), newFakeSTOMP(rec), newFakeAMQP(rec), &fakeBroker{rec: rec})
 	a.store = st
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan error, 1)
@@ -156,7 +156,7 @@ func TestAppStore(t *testing.T) {
 	if err == nil || !strings.Contains(err.Error(), "store close: flush failed") {
 		t.Fatalf("run = %v, want the store close error", err)
 	}
-	if got, want := strings.Join(rec.get(), ","), "mqtt.Shutdown,stomp.Shutdown,exchange.Close,store.Close"; got != want {
+	if got, want := strings.Join(rec.get(), ","), "mqtt.Shutdown,stomp.Shutdown,amqp.Shutdown,exchange.Close,store.Close"; got != want {
 		t.Fatalf("shutdown order %s, want %s", got, want)
 	}
 }

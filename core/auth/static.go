@@ -5,6 +5,7 @@ import (
 	"crypto/hmac"
 	"crypto/rand"
 	"crypto/sha256"
+	"crypto/tls"
 	"errors"
 	"fmt"
 	"runtime"
@@ -204,6 +205,13 @@ func compile(cfg StaticConfig) (*ruleSet, error) {
 // presents no user name is anonymous: accepted when anonymous access is
 // allowed, else ErrAnonymous. Unknown users and wrong passwords both return
 // ErrBadCredentials after the same bcrypt work.
+//
+// A client whose TLS certificate was verified against the configured
+// client CAs, and that gives no password, is the configured user its
+// certificate's Common Name names, provided it asks for that name (AMQP
+// SASL EXTERNAL, or a STOMP login without a passcode): the certificate
+// stands in for the password. A Common Name that names no configured user
+// is ErrBadCredentials.
 func (s *Static) Authenticate(ctx context.Context, c Credentials) (Identity, error) {
 	rs := s.rules.Load()
 	if !c.HasUsername && c.Username == "" {
@@ -211,6 +219,12 @@ func (s *Static) Authenticate(ctx context.Context, c Credentials) (Identity, err
 			return Identity{}, ErrAnonymous
 		}
 		return Identity{Anonymous: true, ClientID: c.ClientID}, nil
+	}
+	if cn, ok := verifiedCommonName(c.TLS); ok && len(c.Password) == 0 {
+		if cn != c.Username || rs.users[cn] == nil {
+			return Identity{}, ErrBadCredentials
+		}
+		return Identity{User: cn, ClientID: c.ClientID}, nil
 	}
 	mac := rs.mac(c.Username, c.Password)
 	u := rs.users[c.Username]
@@ -249,6 +263,16 @@ func (s *Static) Authenticate(ctx context.Context, c Credentials) (Identity, err
 	}
 	rs.remember(c.Username, mac)
 	return Identity{User: c.Username, ClientID: c.ClientID}, nil
+}
+
+// verifiedCommonName returns the Common Name of a client certificate that
+// the TLS handshake verified against the configured client CAs.
+func verifiedCommonName(st *tls.ConnectionState) (string, bool) {
+	if st == nil || len(st.VerifiedChains) == 0 || len(st.VerifiedChains[0]) == 0 {
+		return "", false
+	}
+	cn := st.VerifiedChains[0][0].Subject.CommonName
+	return cn, cn != ""
 }
 
 // compare runs one bcrypt comparison within the concurrency bound. It does

@@ -2,6 +2,9 @@ package auth
 
 import (
 	"context"
+	"crypto/tls"
+	"crypto/x509"
+	"crypto/x509/pkix"
 	"errors"
 	"fmt"
 	"strings"
@@ -192,6 +195,39 @@ func TestAuthenticate(t *testing.T) {
 				if !errors.Is(err, tt.wantErr) || got != tt.want {
 					t.Fatalf("try %d: Authenticate = %+v, %v; want %+v, %v", i, got, err, tt.want, tt.wantErr)
 				}
+			}
+		})
+	}
+}
+
+// TestAuthenticateCertificate: a verified client certificate stands in for
+// the password of the configured user its Common Name names.
+func TestAuthenticateCertificate(t *testing.T) {
+	users := []User{{Name: "alice", PasswordHash: hashOf(t, "alice-pw")}}
+	verified := func(cn string) *tls.ConnectionState {
+		return &tls.ConnectionState{VerifiedChains: [][]*x509.Certificate{{{Subject: pkix.Name{CommonName: cn}}}}}
+	}
+	withTLS := func(c Credentials, st *tls.ConnectionState) Credentials { c.TLS = st; return c }
+	tests := []struct {
+		name    string
+		creds   Credentials
+		want    Identity
+		wantErr error
+	}{
+		{"certificate of a user", withTLS(login("alice", "", "c1"), verified("alice")), Identity{User: "alice", ClientID: "c1"}, nil},
+		{"certificate of an unknown user", withTLS(login("mallory", "", "c1"), verified("mallory")), Identity{}, ErrBadCredentials},
+		{"name other than the certificate's", withTLS(login("alice", "", "c1"), verified("bob")), Identity{}, ErrBadCredentials},
+		{"password still checked", withTLS(login("alice", "bob-pw", "c1"), verified("alice")), Identity{}, ErrBadCredentials},
+		{"password with a certificate", withTLS(login("alice", "alice-pw", "c1"), verified("alice")), Identity{User: "alice", ClientID: "c1"}, nil},
+		{"certificate not verified", withTLS(login("alice", "", "c1"), &tls.ConnectionState{}), Identity{}, ErrBadCredentials},
+		{"certificate without a common name", withTLS(login("", "", "c1"), verified("")), Identity{}, ErrBadCredentials},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			s := mustStatic(t, StaticConfig{Users: users})
+			got, err := s.Authenticate(context.Background(), tt.creds)
+			if !errors.Is(err, tt.wantErr) || got != tt.want {
+				t.Fatalf("Authenticate = %+v, %v; want %+v, %v", got, err, tt.want, tt.wantErr)
 			}
 		})
 	}

@@ -41,6 +41,7 @@ type Config struct {
 	Auth    Auth    `yaml:"auth"`
 	Limits  Limits  `yaml:"limits"`
 	STOMP   STOMP   `yaml:"stomp"`
+	AMQP    AMQP    `yaml:"amqp"`
 	Queues  Queues  `yaml:"queues"`
 	// ShutdownTimeout bounds the whole graceful shutdown; must be > 0.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
@@ -60,10 +61,11 @@ type Listeners struct {
 	STOMP   string `yaml:"stomp"`
 	// STOMPTLS starts only when TLS.CertFile and TLS.KeyFile are set.
 	STOMPTLS string `yaml:"stomp_tls"`
-	// AMQP is accepted but not started yet: that front-end is not built.
-	AMQP string `yaml:"amqp"`
-	// HTTP serves /healthz, /readyz, /metrics and the /mqtt and /stomp
-	// WebSockets.
+	AMQP     string `yaml:"amqp"`
+	// AMQPTLS starts only when TLS.CertFile and TLS.KeyFile are set.
+	AMQPTLS string `yaml:"amqp_tls"`
+	// HTTP serves /healthz, /readyz, /metrics and the /mqtt, /stomp and
+	// /amqp WebSockets.
 	HTTP string `yaml:"http"`
 }
 
@@ -162,10 +164,35 @@ type STOMP struct {
 	WriteTimeout time.Duration `yaml:"write_timeout"`
 }
 
+// AMQP configures the AMQP 1.0 front-end beyond the shared limits
+// (limits.max_connections applies to it too). For the sizes and counts, 0
+// means the default, which is the value Defaults sets; negative values are
+// refused.
+type AMQP struct {
+	MaxFrameSize   int `yaml:"max_frame_size"`   // bytes, announced in open; at least 512
+	MaxMessageSize int `yaml:"max_message_size"` // bytes per inbound message, all its transfer frames together
+	MaxSessions    int `yaml:"max_sessions"`     // per connection (channel-max + 1), at most 65536
+	MaxLinks       int `yaml:"max_links"`        // per session (handle-max + 1)
+	SessionWindow  int `yaml:"session_window"`   // incoming-window, in transfer frames
+	LinkCredit     int `yaml:"link_credit"`      // credit granted to a client's sending link
+	MaxPending     int `yaml:"max_pending"`      // deliveries per receiving client link waiting for the socket
+	// IdleTimeout closes a connection silent for that long; half of it is
+	// announced as our idle-time-out. As on the wire, 0 means none.
+	IdleTimeout time.Duration `yaml:"idle_timeout"`
+	// ConnectTimeout bounds the time from accept to the client's open,
+	// SASL included; 0 means the default.
+	ConnectTimeout time.Duration `yaml:"connect_timeout"`
+	// WriteTimeout bounds each socket write: a client that does not read
+	// within it is closed as a slow consumer. 0 means the default.
+	WriteTimeout time.Duration `yaml:"write_timeout"`
+}
+
 // Maximums that the wire protocols impose.
 const (
 	MaxPacketSizeLimit  = 268_435_455 // MQTT's Remaining Length maximum
 	ReceiveMaximumLimit = 65_535      // MQTT 5 Receive Maximum is a two-byte integer
+	AMQPMinFrameSize    = 512         // AMQP 1.0 §2.7.1: MIN-MAX-FRAME-SIZE
+	AMQPMaxSessions     = 65_536      // AMQP 1.0 channel-max is a ushort
 )
 
 // Queues is applied to queues the broker creates on demand.
@@ -356,6 +383,7 @@ func Defaults(withFile bool) Config {
 			STOMP:    addr(61613),
 			STOMPTLS: addr(61614),
 			AMQP:     addr(5672),
+			AMQPTLS:  addr(5671),
 			HTTP:     addr(8080),
 		},
 		DataDir: "./data",
@@ -395,6 +423,20 @@ func Defaults(withFile bool) Config {
 			HeartBeatReceive:     100 * time.Millisecond,
 			ConnectTimeout:       10 * time.Second,
 			WriteTimeout:         10 * time.Second,
+		},
+		// The AMQP front-end's own defaults (protocols/amqp), stated here so
+		// that docs and `serve` agree; a test in cmd/rosetta checks them.
+		AMQP: AMQP{
+			MaxFrameSize:   64 << 10,
+			MaxMessageSize: 1 << 20,
+			MaxSessions:    64,
+			MaxLinks:       256,
+			SessionWindow:  2048,
+			LinkCredit:     256,
+			MaxPending:     1000,
+			IdleTimeout:    60 * time.Second,
+			ConnectTimeout: 10 * time.Second,
+			WriteTimeout:   10 * time.Second,
 		},
 		Queues: Queues{
 			Overflow:   DropHead,
@@ -440,7 +482,7 @@ func (c *Config) StaticAuth() auth.StaticConfig {
 
 // Listener is one configured listener.
 type Listener struct {
-	Name string // "mqtt", "mqtt_tls", "stomp", "stomp_tls", "amqp", "http": the YAML key
+	Name string // "mqtt", "mqtt_tls", "stomp", "stomp_tls", "amqp", "amqp_tls", "http": the YAML key
 	Addr string // as configured, never Off
 }
 
@@ -466,13 +508,16 @@ func (c *Config) allListeners() []Listener {
 		{"stomp", c.Listeners.STOMP},
 		{"stomp_tls", c.Listeners.STOMPTLS},
 		{"amqp", c.Listeners.AMQP},
+		{"amqp_tls", c.Listeners.AMQPTLS},
 		{"http", c.Listeners.HTTP},
 	}
 }
 
 // IsTLSListener reports whether the named listener speaks TLS and so
 // starts only when a certificate is configured.
-func IsTLSListener(name string) bool { return name == "mqtt_tls" || name == "stomp_tls" }
+func IsTLSListener(name string) bool {
+	return name == "mqtt_tls" || name == "stomp_tls" || name == "amqp_tls"
+}
 
 // IsOff reports whether a listener address disables the listener.
 func IsOff(addr string) bool { return strings.EqualFold(addr, Off) }

@@ -61,7 +61,7 @@ func TestDefaults(t *testing.T) {
 
 func TestParse(t *testing.T) {
 	full := `
-listeners: {mqtt: "127.0.0.1:1884", mqtt_tls: off, stomp: ":61613", stomp_tls: ":61615", amqp: ":5672", http: ":8081"}
+listeners: {mqtt: "127.0.0.1:1884", mqtt_tls: off, stomp: ":61613", stomp_tls: ":61615", amqp: ":5672", amqp_tls: ":5673", http: ":8081"}
 tls: {cert_file: c.pem, key_file: k.pem, client_ca_file: ca.pem}
 data_dir: /var/lib/rosetta
 storage:
@@ -96,12 +96,23 @@ stomp:
   heart_beat_receive: 30s
   connect_timeout: 2s
   write_timeout: 4s
+amqp:
+  max_frame_size: 4096
+  max_message_size: 65536
+  max_sessions: 4
+  max_links: 16
+  session_window: 100
+  link_credit: 50
+  max_pending: 200
+  idle_timeout: 0s
+  connect_timeout: 3s
+  write_timeout: 5s
 queues: {max_length: 10, max_bytes: 4096, overflow: reject-publish, ttl: 1m, max_deliveries: 3, dead_letter: "dead", auto_create: false, dead_letter_expired: true}
 shutdown_timeout: 3s
 log: {level: debug, format: json}
 `
 	want := Config{
-		Listeners: Listeners{MQTT: "127.0.0.1:1884", MQTTTLS: "off", STOMP: ":61613", STOMPTLS: ":61615", AMQP: ":5672", HTTP: ":8081"},
+		Listeners: Listeners{MQTT: "127.0.0.1:1884", MQTTTLS: "off", STOMP: ":61613", STOMPTLS: ":61615", AMQP: ":5672", AMQPTLS: ":5673", HTTP: ":8081"},
 		TLS:       TLS{CertFile: "c.pem", KeyFile: "k.pem", ClientCAFile: "ca.pem"},
 		DataDir:   "/var/lib/rosetta",
 		Storage: Storage{Engine: EngineMemory, Sync: SyncAlways, BatchMax: 64, BatchDelay: 2 * time.Millisecond,
@@ -117,6 +128,8 @@ log: {level: debug, format: json}
 		STOMP: STOMP{MaxFrameSize: 4096, MaxBodySize: 2048, MaxHeaders: 10, MaxHeaderLine: 512, MaxTransactions: 2,
 			MaxTransactionFrames: 20, Prefetch: 5, MaxPrefetch: 50, HeartBeatSend: 0, HeartBeatReceive: 30 * time.Second,
 			ConnectTimeout: 2 * time.Second, WriteTimeout: 4 * time.Second},
+		AMQP: AMQP{MaxFrameSize: 4096, MaxMessageSize: 65536, MaxSessions: 4, MaxLinks: 16, SessionWindow: 100, LinkCredit: 50,
+			MaxPending: 200, IdleTimeout: 0, ConnectTimeout: 3 * time.Second, WriteTimeout: 5 * time.Second},
 		Queues:          Queues{10, 4096, RejectPublish, time.Minute, 3, "dead", false, true},
 		ShutdownTimeout: 3 * time.Second,
 		Log:             Log{Level: "debug", Format: FormatJSON},
@@ -176,7 +189,8 @@ func TestValidate(t *testing.T) {
 	type mod func(c *Config)
 	withFile := func(c *Config) { c.File = "rosetta.yaml" }
 	loopbackAll := func(c *Config) {
-		c.Listeners = Listeners{MQTT: "127.0.0.1:1883", MQTTTLS: "127.0.0.1:8883", STOMP: "off", STOMPTLS: "127.0.0.1:61614", AMQP: "[::1]:5672", HTTP: "localhost:8080"}
+		c.Listeners = Listeners{MQTT: "127.0.0.1:1883", MQTTTLS: "127.0.0.1:8883", STOMP: "off", STOMPTLS: "127.0.0.1:61614",
+			AMQP: "[::1]:5672", AMQPTLS: "[::1]:5671", HTTP: "localhost:8080"}
 	}
 	user := func(c *Config) { c.Auth.Users = []User{{Name: "alice", PasswordHash: testHash}} }
 	tests := []struct {
@@ -216,8 +230,23 @@ func TestValidate(t *testing.T) {
 		{"negative heart-beat", false, []mod{func(c *Config) { c.STOMP.HeartBeatReceive = -time.Second }}, "stomp.heart_beat_receive: must not be negative"},
 		{"heart-beat finer than a millisecond", false, []mod{func(c *Config) { c.STOMP.HeartBeatSend = time.Microsecond }}, "stomp.heart_beat_send: must be whole milliseconds"},
 		{"heart-beats off", false, []mod{func(c *Config) { c.STOMP.HeartBeatSend, c.STOMP.HeartBeatReceive = 0, 0 }}, ""},
+		{"amqp_tls without certificate is not exposed", true, []mod{withFile, loopbackAll, func(c *Config) { c.Listeners.AMQPTLS = ":5671" }}, ""},
+		{"amqp_tls with certificate is exposed", true, []mod{withFile, loopbackAll, func(c *Config) {
+			c.Listeners.AMQPTLS = ":5671"
+			c.TLS = TLS{CertFile: "c", KeyFile: "k"}
+		}}, "amqp_tls (:5671)"},
+		{"amqp and amqp_tls clash", false, []mod{func(c *Config) {
+			c.Listeners.AMQPTLS = c.Listeners.AMQP
+			c.TLS = TLS{CertFile: "c", KeyFile: "k"}
+		}}, "listeners.amqp_tls: address \"127.0.0.1:5672\" is also used by listeners.amqp"},
+		{"negative amqp limit", false, []mod{func(c *Config) { c.AMQP.LinkCredit = -1 }}, "amqp.link_credit: must not be negative"},
+		{"zero amqp limits mean defaults", false, []mod{func(c *Config) { c.AMQP = AMQP{} }}, ""},
+		{"amqp frame below the minimum", false, []mod{func(c *Config) { c.AMQP.MaxFrameSize = 511 }}, "amqp.max_frame_size: at least 512"},
+		{"amqp sessions above channel-max", false, []mod{func(c *Config) { c.AMQP.MaxSessions = AMQPMaxSessions + 1 }}, "amqp.max_sessions: at most 65536"},
+		{"negative amqp timeout", false, []mod{func(c *Config) { c.AMQP.WriteTimeout = -time.Second }}, "amqp.write_timeout: must not be negative"},
+		{"amqp idle timeout finer than a millisecond", false, []mod{func(c *Config) { c.AMQP.IdleTimeout = time.Microsecond }}, "amqp.idle_timeout: must be whole milliseconds"},
 		{"all off", true, []mod{withFile, func(c *Config) {
-			c.Listeners = Listeners{"off", "off", "OFF", "off", "off", "off"}
+			c.Listeners = Listeners{"off", "off", "OFF", "off", "off", "off", "off"}
 		}}, ""},
 		{"empty address", false, []mod{func(c *Config) { c.Listeners.MQTT = "" }}, `listeners.mqtt: empty address (use "off"`},
 		{"no port", false, []mod{func(c *Config) { c.Listeners.MQTT = "127.0.0.1" }}, "listeners.mqtt: address \"127.0.0.1\": want host:port"},

@@ -60,6 +60,7 @@ type Overrides struct {
 	STOMP      *string // --stomp
 	STOMPTLS   *string // --stomp-tls
 	AMQP       *string // --amqp
+	AMQPTLS    *string // --amqp-tls
 	HTTP       *string // --http
 	DataDir    *string // --data-dir
 	Storage    *string // --storage: storage.engine
@@ -91,6 +92,7 @@ func EnvVars() []EnvVar {
 		{"ROSETTA_STOMP_ADDR", "listeners.stomp", str(func(c *Config) *string { return &c.Listeners.STOMP })},
 		{"ROSETTA_STOMP_TLS_ADDR", "listeners.stomp_tls", str(func(c *Config) *string { return &c.Listeners.STOMPTLS })},
 		{"ROSETTA_AMQP_ADDR", "listeners.amqp", str(func(c *Config) *string { return &c.Listeners.AMQP })},
+		{"ROSETTA_AMQP_TLS_ADDR", "listeners.amqp_tls", str(func(c *Config) *string { return &c.Listeners.AMQPTLS })},
 		{"ROSETTA_HTTP_ADDR", "listeners.http", str(func(c *Config) *string { return &c.Listeners.HTTP })},
 		{"ROSETTA_TLS_CERT_FILE", "tls.cert_file", str(func(c *Config) *string { return &c.TLS.CertFile })},
 		{"ROSETTA_TLS_KEY_FILE", "tls.key_file", str(func(c *Config) *string { return &c.TLS.KeyFile })},
@@ -185,6 +187,7 @@ func (o Overrides) apply(c *Config) {
 		{o.STOMP, &c.Listeners.STOMP},
 		{o.STOMPTLS, &c.Listeners.STOMPTLS},
 		{o.AMQP, &c.Listeners.AMQP},
+		{o.AMQPTLS, &c.Listeners.AMQPTLS},
 		{o.HTTP, &c.Listeners.HTTP},
 		{o.DataDir, &c.DataDir},
 	} {

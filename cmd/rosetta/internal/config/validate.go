@@ -157,6 +157,47 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	// AMQP.
+	am := c.AMQP
+	for _, f := range []struct {
+		key string
+		v   int
+	}{
+		{"max_frame_size", am.MaxFrameSize},
+		{"max_message_size", am.MaxMessageSize},
+		{"max_sessions", am.MaxSessions},
+		{"max_links", am.MaxLinks},
+		{"session_window", am.SessionWindow},
+		{"link_credit", am.LinkCredit},
+		{"max_pending", am.MaxPending},
+	} {
+		if f.v < 0 {
+			add("amqp."+f.key, "must not be negative (0 means the default), got %d", f.v)
+		}
+	}
+	if am.MaxFrameSize > 0 && am.MaxFrameSize < AMQPMinFrameSize {
+		add("amqp.max_frame_size", "at least %d (AMQP 1.0 §2.7.1), got %d", AMQPMinFrameSize, am.MaxFrameSize)
+	}
+	if am.MaxSessions > AMQPMaxSessions {
+		add("amqp.max_sessions", "at most %d, got %d", AMQPMaxSessions, am.MaxSessions)
+	}
+	for _, f := range []struct {
+		key string
+		v   time.Duration
+	}{
+		{"idle_timeout", am.IdleTimeout},
+		{"connect_timeout", am.ConnectTimeout},
+		{"write_timeout", am.WriteTimeout},
+	} {
+		switch {
+		case f.v < 0:
+			add("amqp."+f.key, "must not be negative, got %v", f.v)
+		case f.key == "idle_timeout" && f.v%time.Millisecond != 0:
+			// AMQP states idle-time-out in milliseconds; finer would be lost.
+			add("amqp."+f.key, "must be whole milliseconds, got %v", f.v)
+		}
+	}
+
 	// Queues.
 	q := c.Queues
 	if q.Overflow != DropHead && q.Overflow != RejectPublish {
