@@ -60,20 +60,24 @@ func runMain(m *testing.M) int {
 }
 
 // brokerOpts configures startBroker. The zero value starts a broker with no
-// config file and the MQTT, STOMP and HTTP listeners.
+// config file and the MQTT, STOMP, AMQP and HTTP listeners.
 type brokerOpts struct {
 	// Config is the YAML written to a file and passed with --config; empty
 	// means no --config.
 	Config string
 	// Args are extra command-line flags, appended last.
 	Args []string
+	// DataDir is the data directory; empty means a new temporary one. A
+	// test that restarts the broker passes the same one again.
+	DataDir string
 }
 
 // broker is one running rosetta process.
 type broker struct {
 	MQTTAddr  string // host:port of the plain MQTT listener
 	STOMPAddr string // host:port of the plain STOMP listener
-	HTTPAddr  string // host:port of the HTTP listener (health, metrics, /mqtt and /stomp WebSockets)
+	AMQPAddr  string // host:port of the plain AMQP 1.0 listener
+	HTTPAddr  string // host:port of the HTTP listener (health, metrics, /mqtt, /stomp and /amqp WebSockets)
 
 	cmd  *exec.Cmd
 	out  *syncBuffer   // the process's stdout and stderr
@@ -90,6 +94,12 @@ func (b *broker) WSURL() string { return "ws://" + b.HTTPAddr + "/mqtt" }
 
 // STOMPWSURL is the STOMP-over-WebSocket endpoint.
 func (b *broker) STOMPWSURL() string { return "ws://" + b.HTTPAddr + "/stomp" }
+
+// AMQPURL is the go-amqp URL of the AMQP listener.
+func (b *broker) AMQPURL() string { return "amqp://" + b.AMQPAddr }
+
+// AMQPWSURL is the AMQP-over-WebSocket endpoint.
+func (b *broker) AMQPWSURL() string { return "ws://" + b.HTTPAddr + "/amqp" }
 
 // TCPURL is the paho v3 broker URL of the MQTT listener.
 func (b *broker) TCPURL() string { return "tcp://" + b.MQTTAddr }
@@ -127,17 +137,22 @@ func tryStartBroker(t testing.TB, opts brokerOpts) (*broker, error) {
 	b := &broker{
 		MQTTAddr:  freeAddr(t),
 		STOMPAddr: freeAddr(t),
+		AMQPAddr:  freeAddr(t),
 		HTTPAddr:  freeAddr(t),
 		out:       &syncBuffer{},
 		done:      make(chan struct{}),
+	}
+	dataDir := opts.DataDir
+	if dataDir == "" {
+		dataDir = t.TempDir()
 	}
 	args := []string{"serve",
 		"--mqtt", b.MQTTAddr,
 		"--http", b.HTTPAddr,
 		"--stomp", b.STOMPAddr,
-		"--amqp", "off",
+		"--amqp", b.AMQPAddr,
 		"--mqtt-tls", "off",
-		"--data-dir", t.TempDir(),
+		"--data-dir", dataDir,
 		"--log-level", "info",
 		"--log-format", "text",
 	}
