@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"net"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -13,6 +14,7 @@ import (
 	"testing"
 	"time"
 
+	goamqp "github.com/Azure/go-amqp"
 	"github.com/eclipse/paho.golang/paho"
 	"github.com/go-stomp/stomp/v3"
 )
@@ -166,4 +168,138 @@ func readNodeEvents(r io.Reader, events chan<- nodeEvent) {
 		}
 		events <- e
 	}
+}
+
+// rheaEvent is one line amqp_rhea.mjs prints.
+type rheaEvent struct {
+	Event         string         `json:"event"`
+	Address       string         `json:"address"`
+	Body          string         `json:"body"`
+	ContentType   string         `json:"content_type"`
+	CorrelationID string         `json:"correlation_id"`
+	Durable       bool           `json:"durable"`
+	Properties    map[string]any `json:"properties"`
+	Annotations   map[string]any `json:"annotations"`
+}
+
+// TestNodeRheaAMQP runs rhea 3 (AMQP 1.0) in Node 20 against the AMQP
+// listener: it receives a message an MQTT 5 client published to a topic
+// and one a go-amqp client sent to a queue (accepting it), then sends a
+// data-section message that an MQTT 5 subscriber reads and an amqp-value
+// message that a go-amqp receiver reads.
+func TestNodeRheaAMQP(t *testing.T) {
+	node := requirePeer(t, "node", "nodejs")
+	requireJSPackage(t, "rhea/package.json")
+	b := startBroker(t, brokerOpts{})
+	host, port, err := net.SplitHostPort(b.AMQPAddr)
+	if err != nil {
+		t.Fatal(err)
+	}
+	mq := connectV5(t, b.MQTTAddr, nil)
+	mq.subscribe(t, "js/amqp/out", 1)
+	s := amqpSession(t, b)
+	back := amqpReceiver(t, s, "/queues/js-amqp-back", &goamqp.ReceiverOptions{Credit: 10})
+
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, node, "amqp_rhea.mjs", host, port)
+	cmd.Dir = jsDir
+	setProcAttr(cmd)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := false
+	t.Cleanup(func() {
+		if !exited {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("node stderr:\n%s", stderr.String())
+		}
+	})
+	events := make(chan rheaEvent, 16)
+	go func() {
+		defer close(events)
+		sc := bufio.NewScanner(stdout)
+		sc.Buffer(make([]byte, 64<<10), 1<<20)
+		for sc.Scan() {
+			var e rheaEvent
+			if err := json.Unmarshal(sc.Bytes(), &e); err != nil {
+				e = rheaEvent{Event: "not JSON: " + sc.Text()}
+			}
+			events <- e
+		}
+	}()
+	next := func(want string) rheaEvent {
+		t.Helper()
+		select {
+		case e, ok := <-events:
+			if !ok {
+				t.Fatalf("node exited before %q: %s", want, stderr.String())
+			}
+			if e.Event != want {
+				t.Fatalf("node event %+v, want %q", e, want)
+			}
+			return e
+		case <-time.After(20 * time.Second):
+			t.Fatalf("no %q event from node", want)
+		}
+		return rheaEvent{}
+	}
+
+	next("connected")
+	next("ready")
+	mq.publish(t, &paho.Publish{Topic: "js/amqp/a1/in", QoS: 1, Payload: []byte(`{"t":1}`),
+		Properties: &paho.PublishProperties{ContentType: "application/json",
+			User: paho.UserProperties{{Key: "device", Value: "a1"}}}})
+	first := next("message")
+	work := goamqp.NewMessage([]byte("job-1"))
+	work.ApplicationProperties = map[string]any{"from": "go-amqp", "n": int64(3)}
+	sendAMQP(t, amqpSender(t, s, "/queues/js-amqp-work", nil), work)
+	second := next("message")
+
+	if first.Address != "/topics/js/amqp/+/in" || first.Body != `{"t":1}` || first.ContentType != "application/json" ||
+		!first.Durable || first.Properties["device"] != "a1" || first.Annotations["x-origin-protocol"] != "mqtt" {
+		t.Errorf("MQTT message at rhea: %+v", first)
+	}
+	if second.Address != "/queues/js-amqp-work" || second.Body != "job-1" || second.Properties["from"] != "go-amqp" ||
+		second.Properties["n"] != float64(3) || second.Annotations["x-origin-protocol"] != "amqp" {
+		t.Errorf("queue message at rhea: %+v", second)
+	}
+	next("accepted")
+
+	r := mq.In.nextFor(t, recvTimeout, "rhea's message at the MQTT 5 client")
+	if string(r.Payload) != "from-rhea" || r.QoS != 1 || r.Props == nil || r.Props.ContentType != "text/plain" ||
+		string(r.Props.CorrelationData) != "rhea-1" {
+		t.Fatalf("rhea message at MQTT: %v %+v", r, r.Props)
+	}
+	user := map[string]string{}
+	for _, u := range r.Props.User {
+		user[u.Key] = u.Value
+	}
+	if !strings.HasPrefix(user["runtime"], "node-") || user["n"] != "7" ||
+		user["x-origin-protocol"] != "amqp" || user["x-origin-client-id"] != "rhea-node" {
+		t.Errorf("user properties %v", user)
+	}
+	m := recvAMQP(t, back, "rhea's amqp-value at go-amqp")
+	acceptAMQP(t, back, m)
+	if m.Value != "rhea-value" || deref(deref(m.Properties).Subject) != "rhea" || m.Annotations["x-origin-client-id"] != "rhea-node" {
+		t.Errorf("rhea message at go-amqp: %#v %+v %v", m.Value, m.Properties, m.Annotations)
+	}
+
+	err = cmd.Wait()
+	exited = true
+	if err != nil {
+		t.Fatalf("node: %v\n%s", err, stderr.String())
+	}
+	// rhea accepted the queue message: a new consumer gets nothing.
+	again := amqpReceiver(t, amqpSession(t, b), "/queues/js-amqp-work", &goamqp.ReceiverOptions{Credit: 10})
+	quietAMQP(t, again, quietPeriod, "the queue after rhea's accept")
 }

@@ -22,13 +22,13 @@ PEERS=(
 	"mosquitto_pub|mosquitto-clients"
 	"mosquitto_sub|mosquitto-clients"
 	"python3:stomp|python3-stomp"
+	"python3:proton|python3-qpid-proton"
 	"chromium|chromium"
 	"node|nodejs"
 	"npm|npm"
-	# "python3:proton|python3-qpid-proton"
 	# "python3:paho.mqtt|python3-paho-mqtt"
 )
-# The npm peers (@stomp/stompjs, ws) are listed in integration/js/package.json.
+# The npm peers (@stomp/stompjs, ws, rhea) are listed in integration/js/package.json.
 JS_DIR=integration/js
 
 ci() { [ "${CI:-}" = "true" ]; }
