@@ -2,11 +2,13 @@ package integration
 
 import (
 	"bytes"
+	"context"
 	"fmt"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	goamqp "github.com/Azure/go-amqp"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/go-stomp/stomp/v3"
 )
@@ -22,9 +24,10 @@ const benchDrain = 60 * time.Second
 // BenchmarkCrossProtocol measures end-to-end throughput through the real
 // binary, from the first publish to the last delivery, with 100-byte
 // bodies, at-most-once on both sides (STOMP SEND without receipt to an
-// ack:auto subscription; MQTT QoS 0): STOMP SEND → STOMP MESSAGE, the same
-// run's MQTT → MQTT figure for comparison, and both cross-protocol
-// directions. One producer and one consumer connection each; msg/s is the
+// ack:auto subscription; MQTT QoS 0; AMQP pre-settled): STOMP SEND → STOMP
+// MESSAGE, the same run's MQTT → MQTT figure for comparison, both
+// STOMP/MQTT directions, AMQP → AMQP settled and unsettled (at-least-once:
+// broker and receiver accept each message) and MQTT → AMQP. One producer and one consumer connection each; msg/s is the
 // headline number. The broker is another process, so B/op and allocs/op
 // count the client libraries in the test process, not the broker.
 //
@@ -64,6 +67,95 @@ func BenchmarkCrossProtocol(b *testing.B) {
 		runBench(b, func() error { return pub.Publish(t, 0, false, benchBody).Error() },
 			func(n int) error { return drainSTOMP(s, n) })
 	})
+	// AMQP with go-amqp. Settled: a pre-settled sender and a receiver that
+	// asks for pre-settled deliveries (at-most-once, as MQTT QoS 0).
+	// Unsettled: each transfer is accepted by the broker (the receipts are
+	// collected as they come, so the sender does not wait for each) and
+	// each delivery is accepted by the receiver (at-least-once).
+	b.Run("amqp-to-amqp-settled", func(b *testing.B) {
+		t := "/topics/" + topic()
+		r := benchAMQPReceiver(b, br, t, true)
+		snd := amqpSender(b, amqpSession(b, br), t, &goamqp.SenderOptions{SettlementMode: goamqp.SenderSettleModeSettled.Ptr()})
+		ctx := context.Background()
+		runBench(b, func() error { return snd.Send(ctx, goamqp.NewMessage(benchBody), nil) },
+			func(n int) error { return drainAMQP(r, n, false) })
+	})
+	b.Run("amqp-to-amqp-unsettled", func(b *testing.B) {
+		t := "/topics/" + topic()
+		r := benchAMQPReceiver(b, br, t, false)
+		snd := amqpSender(b, amqpSession(b, br), t, &goamqp.SenderOptions{SettlementMode: goamqp.SenderSettleModeUnsettled.Ptr()})
+		ctx := context.Background()
+		receipts := make(chan goamqp.SendReceipt, 1<<16)
+		confirmed := make(chan error, 1)
+		go func() { confirmed <- confirmAMQP(receipts) }()
+		runBench(b, func() error {
+			rc, err := snd.SendWithReceipt(ctx, goamqp.NewMessage(benchBody), nil)
+			if err == nil {
+				receipts <- rc
+			}
+			return err
+		}, func(n int) error { return drainAMQP(r, n, true) })
+		close(receipts)
+		if err := <-confirmed; err != nil {
+			b.Fatal(err)
+		}
+	})
+	b.Run("mqtt-to-amqp", func(b *testing.B) {
+		t := topic()
+		r := benchAMQPReceiver(b, br, "/topics/"+t, true)
+		pub := benchV3(b, br)
+		runBench(b, func() error { return pub.Publish(t, 0, false, benchBody).Error() },
+			func(n int) error { return drainAMQP(r, n, false) })
+	})
+}
+
+// benchAMQPReceiver attaches a go-amqp receiver with 1000 credit on its own
+// connection; presettled asks for pre-settled deliveries.
+func benchAMQPReceiver(b *testing.B, br *broker, addr string, presettled bool) *goamqp.Receiver {
+	b.Helper()
+	opts := &goamqp.ReceiverOptions{Credit: 1000}
+	if presettled {
+		opts.RequestedSenderSettleMode = goamqp.SenderSettleModeSettled.Ptr()
+	}
+	return amqpReceiver(b, amqpSession(b, br), addr, opts)
+}
+
+// drainAMQP receives n messages, accepting each when accept is set.
+func drainAMQP(r *goamqp.Receiver, n int, accept bool) error {
+	ctx, cancel := context.WithTimeout(context.Background(), benchDrain)
+	defer cancel()
+	for i := range n {
+		m, err := r.Receive(ctx, nil)
+		if err != nil {
+			return fmt.Errorf("%d of %d messages: %w", i, n, err)
+		}
+		if accept {
+			if err := r.AcceptMessage(ctx, m); err != nil {
+				return fmt.Errorf("accept: %w", err)
+			}
+		}
+	}
+	return nil
+}
+
+// confirmAMQP waits for every receipt until receipts is closed and reports
+// the first one that was not accepted.
+func confirmAMQP(receipts <-chan goamqp.SendReceipt) error {
+	var first error
+	for rc := range receipts {
+		ctx, cancel := context.WithTimeout(context.Background(), benchDrain)
+		st, err := rc.Wait(ctx)
+		cancel()
+		if err == nil {
+			if _, ok := st.(*goamqp.StateAccepted); !ok {
+				err = fmt.Errorf("delivery state %T, want accepted", st)
+			}
+		}
+		if first == nil && err != nil {
+			first = err
+		}
+	}
+	return first
 }
 
 // runBench times b.N calls of send followed by drain(b.N).
