@@ -88,6 +88,8 @@
 // # Not done here
 //
 // Paging queues larger than memory is the exchange's job: Recover hands
-// every message over. MQTT session state (subscriptions, in-flight
-// QoS>0 messages of sessions) is not persisted yet.
+// every message over. An MQTT session is kept as its queue (durable for a
+// persistent session), the queue's bindings (its subscriptions' filters)
+// and its messages, in-flight ones included; MQTT subscription options
+// and session expiry are not stored.
 package badger
