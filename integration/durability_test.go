@@ -227,7 +227,6 @@ func crashRun(t *testing.T, killAfter int) {
 		t.Fatal(err)
 	}
 	wg.Go(func() { stompAcker(sc, ssub, l) })
-	barrierSTOMP(t, sc)
 
 	// Publishers.
 	for i := range crashPublishers {
@@ -647,7 +646,10 @@ func TestDurableSubscriptionsAcrossRestart(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	subscribeSTOMP(t, sc, "/topic/dsub/s/#", stomp.AckClientIndividual, durable)
+	// DISCONNECT waits for its RECEIPT, so the SUBSCRIBE before it is done.
+	if _, err := sc.Subscribe("/topic/dsub/s/#", stomp.AckClientIndividual, durable); err != nil {
+		t.Fatal(err)
+	}
 	if err := sc.Disconnect(); err != nil {
 		t.Fatal(err)
 	}
