@@ -87,18 +87,6 @@ func (l *ledger) missing(proto string) []string {
 	return out
 }
 
-func (l *ledger) count(proto string, m map[string]bool) int {
-	l.mu.Lock()
-	defer l.mu.Unlock()
-	n := 0
-	for k := range m {
-		if strings.HasPrefix(k, proto) {
-			n++
-		}
-	}
-	return n
-}
-
 // key names message seq of publisher pub ("m1", "s2").
 func key(pub string, seq int) string { return pub + "-" + strconv.Itoa(seq) }
 
