@@ -11,6 +11,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -134,11 +135,14 @@ var errAddrInUse = errors.New("address already in use")
 
 func tryStartBroker(t testing.TB, opts brokerOpts) (*broker, error) {
 	t.Helper()
+	// The four ports are distinct, and distinct from any address the test
+	// passes in Args (a TLS listener's, say): the broker refuses a clash.
+	addrs := freeAddrs(t, 4, opts.Args)
 	b := &broker{
-		MQTTAddr:  freeAddr(t),
-		STOMPAddr: freeAddr(t),
-		AMQPAddr:  freeAddr(t),
-		HTTPAddr:  freeAddr(t),
+		MQTTAddr:  addrs[0],
+		STOMPAddr: addrs[1],
+		AMQPAddr:  addrs[2],
+		HTTPAddr:  addrs[3],
 		out:       &syncBuffer{},
 		done:      make(chan struct{}),
 	}
@@ -349,6 +353,31 @@ func freeAddr(t testing.TB) string {
 	addr := l.Addr().String()
 	l.Close()
 	return addr
+}
+
+// freeAddrs returns n distinct loopback host:port addresses that were free
+// a moment ago and are none of avoid. The listeners are held until all n
+// are found, so the kernel cannot hand out one port twice.
+func freeAddrs(t testing.TB, n int, avoid []string) []string {
+	t.Helper()
+	var ls []net.Listener
+	defer func() {
+		for _, l := range ls {
+			l.Close()
+		}
+	}()
+	var out []string
+	for len(out) < n {
+		l, err := net.Listen("tcp", "127.0.0.1:0")
+		if err != nil {
+			t.Fatalf("find a free port: %v", err)
+		}
+		ls = append(ls, l) // held even when skipped, so it is not offered again
+		if addr := l.Addr().String(); !slices.Contains(avoid, addr) {
+			out = append(out, addr)
+		}
+	}
+	return out
 }
 
 // requirePeer returns the path of an external tool. When it is missing the
