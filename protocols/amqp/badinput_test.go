@@ -506,3 +506,30 @@ func TestDurableDetachNotClosed(t *testing.T) {
 	expect[*frames.Detach](r, true)
 	eventually(t, "durable queue deleted", func() bool { _, ok := b.x.Queue(queue); return !ok })
 }
+
+// TestFlowAvailable checks that a sending link's flow tells the receiver
+// how many messages wait for credit (§2.6.7 available) when the receiver
+// asks for our flow state with echo.
+func TestFlowAvailable(t *testing.T) {
+	b := newBroker(t, nil)
+	r := b.raw(t)
+	r.open(nil)
+	r.begin(0)
+	r.attachSender(0, 0, "fill", "/queues/avail", true)
+	for i := range 3 {
+		r.transfer(0, 0, uint32(i), true, body(t, "m"))
+	}
+	eventually(t, "three ready", func() bool {
+		q, _ := b.x.Queue("avail")
+		return q.Ready == 3
+	})
+	r.attachReceiver(0, 1, "take", "/queues/avail", 1)
+	r.delivery()
+	r.send(0, &frames.Flow{NextIncomingID: encoding.Some[frames.TransferNumber](1), IncomingWindow: 100, OutgoingWindow: 100,
+		Handle: encoding.Some[frames.Handle](1), DeliveryCount: encoding.Some[frames.SequenceNo](1),
+		LinkCredit: encoding.Some[uint32](0), Echo: true}, nil)
+	f := expect[*frames.Flow](r, true)
+	if !f.Available.Set || f.Available.Value != 2 {
+		t.Fatalf("flow available %+v, want 2", f.Available)
+	}
+}

@@ -104,6 +104,14 @@ func (l *link) flowLocked(drain bool) *frames.Flow {
 	f.DeliveryCount = encoding.Some(frames.SequenceNo(l.dc))
 	f.LinkCredit = encoding.Some(uint32(min(l.credit, 1<<32-1)))
 	f.Drain = drain
+	if l.cons != nil {
+		// §2.6.7: available is the sender's count of messages waiting for
+		// credit. It is advisory; the queue's ready count (messages a
+		// selector would skip included) is what we know cheaply.
+		if q, ok := l.s.c.srv.x.Queue(l.cons.Queue()); ok {
+			f.Available = encoding.Some(uint32(min(int64(q.Ready), 1<<32-1)))
+		}
+	}
 	return f
 }
 
