@@ -142,7 +142,7 @@ func parseAddress(rest string) (address.Address, error) {
 		if s == "*" {
 			return nil, fmt.Errorf("%w: %q", address.ErrWildcard, rest)
 		}
-		s = percentDecode(s)
+		s = address.PercentDecode(s)
 		if strings.ContainsAny(s, "+#") {
 			return nil, fmt.Errorf("%w: %q", address.ErrWildcard, rest)
 		}
@@ -185,7 +185,7 @@ func parsePattern(rest string) (address.Pattern, error) {
 		case address.SingleLevel, address.MultiLevel:
 			continue
 		}
-		s = percentDecode(s)
+		s = address.PercentDecode(s)
 		if strings.ContainsAny(s, "+#") {
 			return nil, fmt.Errorf("%w: %q", address.ErrBadWildcard, rest)
 		}
@@ -268,37 +268,6 @@ func renderLevels(a address.Address) string {
 	return b.String()
 }
 
-func percentDecode(s string) string {
-	if strings.IndexByte(s, '%') < 0 {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
-			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
-			i += 2
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c <= '9':
-		return c - '0'
-	case c <= 'F':
-		return c - 'A' + 10
-	}
-	return c - 'a' + 10
-}
-
 // readReplyTo reads an AMQP reply-to into the canonical form (ADR 0002,
 // docs/mapping.md "Reply-to"): a queue address ("/queues/x" or a bare
 // "x") as "$queue/x", a topic ("/topics/a/b", "/exchanges/amq.topic/a.b")
@@ -326,4 +295,18 @@ func renderReplyTo(v string) string {
 		return renderQueue(a)
 	}
 	return renderTopic(a)
+}
+
+func isHex(c byte) bool {
+	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
+}
+
+func unhex(c byte) byte {
+	switch {
+	case c <= '9':
+		return c - '0'
+	case c <= 'F':
+		return c - 'A' + 10
+	}
+	return c - 'a' + 10
 }

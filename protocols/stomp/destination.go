@@ -68,7 +68,7 @@ func parseDestination(s string) (destination, error) {
 func parseAddress(rest string) (address.Address, error) {
 	segs := strings.Split(rest, "/")
 	for i, s := range segs {
-		s = percentDecode(s)
+		s = address.PercentDecode(s)
 		if strings.ContainsAny(s, "+#") {
 			return nil, fmt.Errorf("%w: %q", address.ErrWildcard, rest)
 		}
@@ -98,7 +98,7 @@ func parsePattern(rest string) (address.Pattern, error) {
 		if strings.ContainsAny(s, "+#") {
 			return nil, fmt.Errorf("%w: %q", address.ErrBadWildcard, rest)
 		}
-		s = percentDecode(s)
+		s = address.PercentDecode(s)
 		if strings.ContainsAny(s, "+#") {
 			return nil, fmt.Errorf("%w: %q", address.ErrBadWildcard, rest)
 		}
@@ -143,37 +143,6 @@ func renderAddress(a address.Address) string {
 		}
 	}
 	return b.String()
-}
-
-func percentDecode(s string) string {
-	if strings.IndexByte(s, '%') < 0 {
-		return s
-	}
-	var b strings.Builder
-	b.Grow(len(s))
-	for i := 0; i < len(s); i++ {
-		if s[i] == '%' && i+2 < len(s) && isHex(s[i+1]) && isHex(s[i+2]) {
-			b.WriteByte(unhex(s[i+1])<<4 | unhex(s[i+2]))
-			i += 2
-			continue
-		}
-		b.WriteByte(s[i])
-	}
-	return b.String()
-}
-
-func isHex(c byte) bool {
-	return '0' <= c && c <= '9' || 'a' <= c && c <= 'f' || 'A' <= c && c <= 'F'
-}
-
-func unhex(c byte) byte {
-	switch {
-	case c <= '9':
-		return c - '0'
-	case c <= 'F':
-		return c - 'A' + 10
-	}
-	return c - 'a' + 10
 }
 
 // isTemp reports whether a is under the temporary queues' root.
