@@ -2,7 +2,8 @@
 # imports-check.sh enforces the dependency direction of docs/architecture.md:
 #   1. core/... depends on none of protocols, storage, transform, plugins, cmd;
 #   2. no protocol depends on another protocol or on storage (the shared
-#      root package protocols, which declares Broker, is allowed);
+#      root package protocols, which declares Broker, and the helpers under
+#      protocols/internal are allowed);
 #   3. a protocol's codec packages (packet, frame, frames, encoding) depend
 #      only on the standard library and on that protocol's own packages.
 # Dependencies are transitive: .Deps is the list `go list -deps` prints, so
@@ -40,7 +41,7 @@ check "./core/..." "^${mod}/(protocols|storage|transform|plugins|cmd)(/|$)" '^$'
 for dir in protocols/*/; do
 	p=$(basename "$dir")
 	[ -n "$(find "$dir" -name '*.go' -print -quit)" ] || continue
-	check "./protocols/$p/..." "^${mod}/(storage|protocols/[^/]+)(/|$)" "^${mod}/protocols/${p}(/|$)" \
+	check "./protocols/$p/..." "^${mod}/(storage|protocols/[^/]+)(/|$)" "^${mod}/protocols/(${p}|internal)(/|$)" \
 		"a protocol must not import storage or another protocol"
 	for codec in packet frame frames encoding; do
 		[ -d "protocols/$p/$codec" ] || continue

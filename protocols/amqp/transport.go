@@ -2,13 +2,13 @@ package amqp
 
 import (
 	"crypto/tls"
-	"errors"
-	"io"
 	"net"
 	"net/http"
 	"time"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/rosettamq/rosetta/protocols/internal/wsstream"
 )
 
 // transport is a byte stream: TCP, TLS, or WebSocket binary messages.
@@ -87,7 +87,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	}
 	// The frame reader bounds every frame; this bounds one message.
 	ws.SetReadLimit(int64(4 * s.cfg.MaxFrameSize))
-	c := s.newConn(&wsTransport{ws: ws, tls: r.TLS})
+	c := s.newConn(&wsTransport{ws: ws, in: wsstream.NewReader(ws), tls: r.TLS})
 	if c == nil {
 		return
 	}
@@ -99,37 +99,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // goroutine writes, and Close and WriteControl may be called from either.
 type wsTransport struct {
 	ws  *websocket.Conn
-	r   io.Reader // the message being read
+	in  *wsstream.Reader
 	tls *tls.ConnectionState
 }
 
-func (t *wsTransport) Read(p []byte) (int, error) {
-	for {
-		if t.r == nil {
-			typ, r, err := t.ws.NextReader()
-			if err != nil {
-				var ce *websocket.CloseError
-				if errors.As(err, &ce) {
-					return 0, io.EOF
-				}
-				return 0, err
-			}
-			if typ != websocket.BinaryMessage && typ != websocket.TextMessage {
-				continue
-			}
-			t.r = r
-		}
-		n, err := t.r.Read(p)
-		if errors.Is(err, io.EOF) {
-			t.r = nil
-			if n > 0 {
-				return n, nil
-			}
-			continue
-		}
-		return n, err
-	}
-}
+func (t *wsTransport) Read(p []byte) (int, error) { return t.in.Read(p) }
 
 func (t *wsTransport) Write(p []byte) (int, error) {
 	if err := t.ws.WriteMessage(websocket.BinaryMessage, p); err != nil {

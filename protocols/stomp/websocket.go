@@ -2,14 +2,14 @@ package stomp
 
 import (
 	"crypto/tls"
-	"errors"
-	"io"
 	"net"
 	"net/http"
 	"time"
 	"unicode/utf8"
 
 	"github.com/gorilla/websocket"
+
+	"github.com/rosettamq/rosetta/protocols/internal/wsstream"
 )
 
 // WebSocket subprotocols for STOMP (the names stompjs and RabbitMQ use).
@@ -54,7 +54,7 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	// The parser bounds every frame; this bounds one message, which may
 	// batch a few frames.
 	ws.SetReadLimit(4 * int64(s.limits.MaxFrameSize))
-	c := s.newConn(&wsTransport{ws: ws, tls: r.TLS}, creds)
+	c := s.newConn(&wsTransport{ws: ws, in: wsstream.NewReader(ws), tls: r.TLS}, creds)
 	if c == nil {
 		return
 	}
@@ -66,37 +66,11 @@ func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 // goroutine writes, and Close and WriteControl may be called from either.
 type wsTransport struct {
 	ws  *websocket.Conn
-	r   io.Reader // the message being read
+	in  *wsstream.Reader
 	tls *tls.ConnectionState
 }
 
-func (t *wsTransport) Read(p []byte) (int, error) {
-	for {
-		if t.r == nil {
-			typ, r, err := t.ws.NextReader()
-			if err != nil {
-				var ce *websocket.CloseError
-				if errors.As(err, &ce) {
-					return 0, io.EOF
-				}
-				return 0, err
-			}
-			if typ != websocket.TextMessage && typ != websocket.BinaryMessage {
-				continue
-			}
-			t.r = r
-		}
-		n, err := t.r.Read(p)
-		if errors.Is(err, io.EOF) {
-			t.r = nil
-			if n > 0 {
-				return n, nil
-			}
-			continue
-		}
-		return n, err
-	}
-}
+func (t *wsTransport) Read(p []byte) (int, error) { return t.in.Read(p) }
 
 func (t *wsTransport) Write(p []byte) (int, error) {
 	typ := websocket.TextMessage
