@@ -41,6 +41,10 @@ type ConsumerOptions struct {
 	// consumer (queue deleted, exchange closed), with the reason. It is not
 	// called when the consumer's owner calls Close.
 	Closed func(error)
+	// Receiver says what the consumer's messages are transformed for
+	// (Delivery.Transformed). Consume refuses an Accept the configured
+	// Transformer cannot produce, wrapping ErrUnknownFormat.
+	Receiver Receiver
 }
 
 // Consume attaches a consumer to a queue, creating the queue with
@@ -54,6 +58,15 @@ func (x *Exchange) Consume(queue string, opts ConsumerOptions) (*Consumer, error
 	}
 	if opts.Handler == nil {
 		return nil, fmt.Errorf("consume %q: %w: no handler", queue, ErrInvalid)
+	}
+	if opts.Receiver.Queue == "" {
+		opts.Receiver.Queue = queue
+	}
+	if opts.Receiver.Protocol == "" {
+		opts.Receiver.Protocol = opts.Protocol
+	}
+	if err := x.CheckReceiver(opts.Receiver); err != nil {
+		return nil, fmt.Errorf("consume %q: %w", queue, err)
 	}
 	if !x.gate.enter() {
 		return nil, ErrClosed

@@ -58,6 +58,9 @@ type Config struct {
 	// DeadLetterExpired moves expired messages to the dead-letter queue
 	// instead of dropping them.
 	DeadLetterExpired bool
+	// Transformer rewrites messages per receiver at delivery; nil means
+	// every receiver gets the message as published.
+	Transformer Transformer
 }
 
 func (c Config) withDefaults() Config {
@@ -108,12 +111,13 @@ type Exchange struct {
 	queueIDs    atomic.Uint64
 	ids         idGen
 
-	in, out      protoCounters
-	unroutable   atomic.Uint64
-	expired      atomic.Uint64
-	deadLettered atomic.Uint64
-	dropped      [numDropReasons]atomic.Uint64
-	lossy        lossyCounters
+	in, out         protoCounters
+	unroutable      atomic.Uint64
+	expired         atomic.Uint64
+	deadLettered    atomic.Uint64
+	transformFailed atomic.Uint64
+	dropped         [numDropReasons]atomic.Uint64
+	lossy           lossyCounters
 }
 
 // Reasons a message is dropped, as reported in Stats.Dropped.
@@ -217,6 +221,9 @@ type Stats struct {
 	DeadLetter uint64
 	Retained   int
 	Queues     int
+	// TransformFailed counts deliveries dead-lettered because their
+	// transformation failed (Delivery.Transformed).
+	TransformFailed uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -229,6 +236,8 @@ func (x *Exchange) Stats() Stats {
 		Expired:    x.expired.Load(),
 		DeadLetter: x.deadLettered.Load(),
 		Retained:   x.retained.len(),
+
+		TransformFailed: x.transformFailed.Load(),
 	}
 	for i := range x.dropped {
 		s.Dropped[dropReasonNames[i]] = x.dropped[i].Load()
