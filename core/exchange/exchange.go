@@ -100,6 +100,7 @@ type Exchange struct {
 	routes trie.Trie[*queue] // binding patterns to queues
 
 	retained retainedStore
+	states   stateTable
 
 	gate        gate          // counts in-flight operations; closed by Close
 	stop        chan struct{} // closed by Close to stop the sweeper
@@ -149,6 +150,7 @@ func New(ctx context.Context, cfg Config) (*Exchange, error) {
 		ids:         newIDGen(),
 	}
 	x.gate.init()
+	x.states.m = make(map[string][]byte)
 	if x.store != nil {
 		r := &recovery{x: x}
 		if err := x.store.Recover(ctx, r); err != nil {

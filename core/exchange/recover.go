@@ -115,3 +115,13 @@ func (r *recovery) Retained(m *message.Message) error {
 	rs.mu.Unlock()
 	return nil
 }
+
+func (r *recovery) State(key string, value []byte) error {
+	if key == "" {
+		return fmt.Errorf("recover state: %w: empty key", ErrInvalid)
+	}
+	r.x.states.mu.Lock()
+	r.x.states.m[key] = value
+	r.x.states.mu.Unlock()
+	return nil
+}

@@ -15,7 +15,8 @@ type Store interface {
 	// Commit applies b atomically.
 	Commit(ctx context.Context, b *Batch) error
 	// Recover replays the persisted state into r: queue definitions first,
-	// then bindings, then messages in queue order, then retained messages.
+	// then bindings, then messages in queue order, then retained messages,
+	// then state records.
 	Recover(ctx context.Context, r Recovery) error
 	// Close flushes and releases the store.
 	Close() error
@@ -35,6 +36,8 @@ const (
 	OpSetCount                         // Queue, Seq, DeliveryCount
 	OpPutRetained                      // Msg (keyed by Msg.Address)
 	OpDeleteRetained                   // Address
+	OpPutState                         // Key, Value: a front-end's opaque record (SaveState)
+	OpDeleteState                      // Key
 )
 
 // Op is one change.
@@ -47,6 +50,8 @@ type Op struct {
 	Seq           uint64
 	Msg           *message.Message
 	DeliveryCount int
+	Key           string // OpPutState, OpDeleteState
+	Value         []byte // OpPutState
 }
 
 // Batch is a set of changes committed together.
@@ -60,4 +65,5 @@ type Recovery interface {
 	Binding(queue string, p address.Pattern) error
 	Message(queue string, seq uint64, m *message.Message, deliveryCount int) error
 	Retained(m *message.Message) error
+	State(key string, value []byte) error
 }

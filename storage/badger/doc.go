@@ -37,6 +37,7 @@
 //	m/<id><seq>            message record
 //	c/<id><seq>            uvarint delivery count, only while it is above 0
 //	r/<address>            retained message record
+//	s/<key>                a front-end's state record (exchange.SaveState), opaque bytes
 //
 // <id> is the queue's id, a u64 big-endian allocated from v/next-queue
 // when the queue is first declared and never reused; <seq> is the

@@ -18,6 +18,7 @@ const (
 	prefixMessage  = "m/"
 	prefixCount    = "c/"
 	prefixRetained = "r/"
+	prefixState    = "s/"
 
 	// formatVersion is the layout this build writes and reads.
 	formatVersion = 1

@@ -57,7 +57,10 @@ func (s *Store) Recover(ctx context.Context, r exchange.Recovery) error {
 		if err := recoverMessages(ctx, txn, names, r); err != nil {
 			return err
 		}
-		return recoverRetained(ctx, txn, r)
+		if err := recoverRetained(ctx, txn, r); err != nil {
+			return err
+		}
+		return recoverStates(ctx, txn, r)
 	})
 }
 
@@ -221,6 +224,27 @@ func recoverRetained(ctx context.Context, txn *badgerdb.Txn, r exchange.Recovery
 		}
 		if err := r.Retained(m); err != nil {
 			return fmt.Errorf("badger: recover retained %q: %w", m.Address, err)
+		}
+	}
+	return nil
+}
+
+func recoverStates(ctx context.Context, txn *badgerdb.Txn, r exchange.Recovery) error {
+	it := txn.NewIterator(badgerdb.IteratorOptions{Prefix: []byte(prefixState), PrefetchValues: true, PrefetchSize: 64})
+	defer it.Close()
+	n := 0
+	for it.Rewind(); it.Valid(); it.Next() {
+		if n++; n%checkEvery == 0 && ctx.Err() != nil {
+			return fmt.Errorf("badger: recover: %w", ctx.Err())
+		}
+		item := it.Item()
+		key := string(item.Key()[prefixLen:])
+		v, err := item.ValueCopy(nil)
+		if err != nil {
+			return fmt.Errorf("badger: recover state %q: %w", key, err)
+		}
+		if err := r.State(key, v); err != nil {
+			return fmt.Errorf("badger: recover state %q: %w", key, err)
 		}
 	}
 	return nil

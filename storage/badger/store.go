@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -329,6 +330,12 @@ func prepare(p *op, o exchange.Op) error {
 			return fmt.Errorf("%w: retained delete without an address", errBadOp)
 		}
 		p.segs = appendSegments(nil, o.Address)
+	case exchange.OpPutState, exchange.OpDeleteState:
+		if o.Key == "" {
+			return fmt.Errorf("%w: state record without a key", errBadOp)
+		}
+		p.segs = []byte(o.Key)
+		p.val = slices.Clone(o.Value)
 	default:
 		return fmt.Errorf("%w: unknown kind %d", errBadOp, o.Kind)
 	}
@@ -597,7 +604,8 @@ func (a *arena) queueKey(name string) []byte {
 	return a.key(mark)
 }
 
-// segsKey appends a b/ key (id and pattern) or an r/ key (address).
+// segsKey appends a b/ key (id and pattern), an r/ key (address) or an
+// s/ key (state key).
 func (a *arena) segsKey(prefix string, id uint64, segs []byte) []byte {
 	mark := len(a.buf)
 	if prefix == prefixBinding {
@@ -694,6 +702,13 @@ func (s *Store) apply(txn *badgerdb.Txn, o *op, a *arena) error {
 		return txn.Set(a.segsKey(prefixRetained, 0, o.segs), o.val)
 	case exchange.OpDeleteRetained:
 		return txn.Delete(a.segsKey(prefixRetained, 0, o.segs))
+	case exchange.OpPutState:
+		if o.val == nil {
+			o.val = []byte{} // badger keeps nil and empty alike; be explicit
+		}
+		return txn.Set(a.segsKey(prefixState, 0, o.segs), o.val)
+	case exchange.OpDeleteState:
+		return txn.Delete(a.segsKey(prefixState, 0, o.segs))
 	}
 	return nil
 }

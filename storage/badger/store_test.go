@@ -96,6 +96,7 @@ func (c *counter) Message(_ string, seq uint64, _ *message.Message, _ int) error
 	return nil
 }
 func (c *counter) Retained(*message.Message) error { c.retained++; return nil }
+func (c *counter) State(string, []byte) error      { return nil }
 
 func TestCommitAfterClose(t *testing.T) {
 	s := openTest(t, t.TempDir(), Options{})

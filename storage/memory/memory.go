@@ -12,6 +12,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"maps"
 	"slices"
 	"strings"
 	"sync"
@@ -30,6 +31,7 @@ type Store struct {
 	queues   map[string]*queueState
 	order    uint64 // declaration counter: queues recover in declaration order
 	retained map[string]*message.Message
+	states   map[string][]byte
 	commits  uint64
 }
 
@@ -50,6 +52,7 @@ func New() *Store {
 	return &Store{
 		queues:   make(map[string]*queueState),
 		retained: make(map[string]*message.Message),
+		states:   make(map[string][]byte),
 	}
 }
 
@@ -106,6 +109,10 @@ func check(op exchange.Op) error {
 		if len(op.Address) == 0 {
 			return fmt.Errorf("%w: retained delete without an address", errBadOp)
 		}
+	case exchange.OpPutState, exchange.OpDeleteState:
+		if op.Key == "" {
+			return fmt.Errorf("%w: state record without a key", errBadOp)
+		}
 	default:
 		return fmt.Errorf("%w: unknown kind %d", errBadOp, op.Kind)
 	}
@@ -152,6 +159,10 @@ func (s *Store) apply(op exchange.Op) {
 		s.retained[key(op.Msg.Address)] = op.Msg.Clone()
 	case exchange.OpDeleteRetained:
 		delete(s.retained, key(op.Address))
+	case exchange.OpPutState:
+		s.states[op.Key] = slices.Clone(op.Value)
+	case exchange.OpDeleteState:
+		delete(s.states, op.Key)
 	}
 }
 
@@ -202,6 +213,11 @@ func (s *Store) Recover(ctx context.Context, r exchange.Recovery) error {
 	for i, k := range keys {
 		ret[i] = s.retained[k].Clone()
 	}
+	skeys := slices.Sorted(maps.Keys(s.states))
+	svals := make([][]byte, len(skeys))
+	for i, k := range skeys {
+		svals[i] = slices.Clone(s.states[k])
+	}
 	s.mu.Unlock()
 
 	slices.SortFunc(qs, func(a, b qsnap) int { return cmp.Compare(a.order, b.order) })
@@ -230,6 +246,11 @@ func (s *Store) Recover(ctx context.Context, r exchange.Recovery) error {
 	for _, m := range ret {
 		if err := r.Retained(m); err != nil {
 			return fmt.Errorf("memory: recover retained %q: %w", m.Address, err)
+		}
+	}
+	for i, k := range skeys {
+		if err := r.State(k, svals[i]); err != nil {
+			return fmt.Errorf("memory: recover state %q: %w", k, err)
 		}
 	}
 	return nil

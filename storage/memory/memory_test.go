@@ -118,3 +118,4 @@ func (r recorder) Message(_ string, _ uint64, m *message.Message, _ int) error {
 	return nil
 }
 func (r recorder) Retained(*message.Message) error { return nil }
+func (r recorder) State(string, []byte) error      { return nil }

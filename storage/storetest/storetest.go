@@ -63,6 +63,7 @@ func Run(t *testing.T, open func(t *testing.T) exchange.Store) {
 		{"ConcurrentCommitsReopen", testConcurrentCommitsReopen},
 		{"DeleteQueueReopen", testDeleteQueueReopen},
 		{"LargeBatch", testLargeBatch},
+		{"StateRecords", testStateRecords},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -77,6 +78,7 @@ type state struct {
 	bindings map[string][]string // queue -> patterns in MQTT form, sorted
 	msgs     map[string][]recMsg // queue -> messages in the order recovered
 	retained map[string]*message.Message
+	states   map[string]string
 	failAt   int // return errFail on this event (1-based); 0 never
 }
 
@@ -94,6 +96,7 @@ func newState() *state {
 		bindings: map[string][]string{},
 		msgs:     map[string][]recMsg{},
 		retained: map[string]*message.Message{},
+		states:   map[string]string{},
 	}
 }
 
@@ -125,6 +128,11 @@ func (s *state) Message(queue string, seq uint64, m *message.Message, count int)
 func (s *state) Retained(m *message.Message) error {
 	s.retained[m.Address.MQTT()] = m
 	return s.event("retained")
+}
+
+func (s *state) State(key string, value []byte) error {
+	s.states[key] = string(value)
+	return s.event("state")
 }
 
 func (s *state) seqs(queue string) []uint64 {
@@ -635,4 +643,40 @@ func headersEqual(a, b message.Headers) bool {
 		}
 	}
 	return true
+}
+
+// testStateRecords checks front-end state records: put, overwrite,
+// delete, an empty value, keys that share a prefix, their place after
+// retained messages in recovery, and that they survive a reopen.
+func testStateRecords(t *testing.T, open func(t *testing.T) exchange.Store) {
+	st := open(t)
+	put := func(k, v string) exchange.Op { return exchange.Op{Kind: exchange.OpPutState, Key: k, Value: []byte(v)} }
+	commit(t, st, put("mqtt/session/a", "one"), put("mqtt/session/ab", "two"), put("mqtt/session/c", "three"))
+	commit(t, st, put("mqtt/session/a", "uno"), exchange.Op{Kind: exchange.OpDeleteState, Key: "mqtt/session/c"},
+		put("empty", ""), exchange.Op{Kind: exchange.OpDeleteState, Key: "never-there"})
+	m := fullMessage()
+	commit(t, st, exchange.Op{Kind: exchange.OpPutRetained, Msg: m, Address: m.Address})
+	if err := st.Commit(context.Background(), &exchange.Batch{Ops: []exchange.Op{{Kind: exchange.OpPutState}}}); err == nil {
+		t.Fatal("a state record without a key was committed")
+	}
+	want := map[string]string{"mqtt/session/a": "uno", "mqtt/session/ab": "two", "empty": ""}
+	check := func(s *state) {
+		t.Helper()
+		if len(s.states) != len(want) {
+			t.Fatalf("states %q, want %q", s.states, want)
+		}
+		for k, v := range want {
+			if got, ok := s.states[k]; !ok || got != v {
+				t.Fatalf("states %q, want %q", s.states, want)
+			}
+		}
+		if i := slices.Index(s.events, "state"); i < slices.Index(s.events, "retained") {
+			t.Fatalf("states recovered before retained messages: %v", s.events)
+		}
+	}
+	check(recoverAll(t, st))
+	closeStore(t, st)
+	st = open(t)
+	defer closeStore(t, st)
+	check(recoverAll(t, st))
 }
