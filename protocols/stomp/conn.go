@@ -393,7 +393,7 @@ func (c *conn) writeLoop() {
 	var (
 		buf     []byte
 		hbTimer *time.Timer
-		refill  []*subscription // auto-mode subscriptions owed credit
+		refill  []*subscription // subscriptions owed credit (ack:auto, or a delivery not sent)
 	)
 	defer func() {
 		if hbTimer != nil {
@@ -465,13 +465,30 @@ func (c *conn) writeLoop() {
 				if s.closed.Load() {
 					continue // unsubscribed: Close released it (client modes)
 				}
-				md := messageMeta{Dest: s.destFor(it.d.Msg), Sub: s.id, HasSub: s.hasID, Redelivered: it.d.Redelivered}
+				m, err := it.d.Transformed(c.ctx)
+				if err != nil {
+					// Dead-lettered (transform failed) or dropped for this
+					// receiver, and settled either way: nothing is sent, no
+					// ack id stays pending, and the credit comes back.
+					c.log.Debug("delivery not sent", "subscription", s.id, "queue", it.d.Queue, "err", err)
+					if it.p != nil {
+						c.mu.Lock()
+						c.forget([]*pending{it.p})
+						c.mu.Unlock()
+					}
+					if s.owed == 0 {
+						refill = append(refill, s)
+					}
+					s.owed++
+					continue
+				}
+				md := messageMeta{Dest: s.destFor(m), Sub: s.id, HasSub: s.hasID, Redelivered: it.d.Redelivered}
 				if it.p != nil && ver == frame.V12 {
 					md.Ack = it.p.ack
 				}
-				buf = appendMessage(buf, it.d.Msg, md, ver)
-				if lost := stompLoss(it.d.Msg); lost != 0 {
-					c.srv.x.CountLossy(it.d.Msg.Annotations.Origin.Protocol, message.ProtocolSTOMP, lost)
+				buf = appendMessage(buf, m, md, ver)
+				if lost := stompLoss(m); lost != 0 {
+					c.srv.x.CountLossy(m.Annotations.Origin.Protocol, message.ProtocolSTOMP, lost)
 				}
 				if s.mode == ackAuto {
 					if s.owed == 0 {
@@ -520,7 +537,9 @@ func (c *conn) writeLoop() {
 			}
 		}
 		// ack:auto credit comes back once the message is in the socket's
-		// hands, so what waits in our queue stays bounded by AutoCredit.
+		// hands, so what waits in our queue stays bounded by AutoCredit; a
+		// delivery the transformation dead-lettered or dropped gives its
+		// credit back in any mode.
 		for _, s := range refill {
 			n := s.owed
 			s.owed = 0

@@ -70,6 +70,7 @@ const (
 	msgQueueFull      = "queue full"
 	msgUnknownAck     = "unknown message to acknowledge"
 	msgSubscription   = "subscription failed"
+	msgFormat         = "unknown format"
 	msgTransaction    = "transaction error"
 	msgLimit          = "limit exceeded"
 	msgShutdown       = "server shutting down"

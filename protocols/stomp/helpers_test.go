@@ -61,7 +61,13 @@ func testLogger(t testing.TB) *slog.Logger {
 // shuts both down.
 func newBroker(t testing.TB, mod func(*Config)) *testBroker {
 	t.Helper()
-	x, err := exchange.New(context.Background(), exchange.Config{})
+	return newBrokerX(t, exchange.Config{}, mod)
+}
+
+// newBrokerX is newBroker with an exchange configuration.
+func newBrokerX(t testing.TB, xcfg exchange.Config, mod func(*Config)) *testBroker {
+	t.Helper()
+	x, err := exchange.New(context.Background(), xcfg)
 	if err != nil {
 		t.Fatal(err)
 	}

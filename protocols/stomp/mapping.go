@@ -24,6 +24,7 @@ const (
 	hMessageID     = "message-id"
 	hSubscription  = "subscription"
 	hAck           = "ack"
+	hAccept        = "accept" // SUBSCRIBE: the payload format wanted (DESIGN §6)
 	hID            = "id"
 	hMessage       = "message"
 	hCorrelationID = "correlation-id"

@@ -456,6 +456,15 @@ func (c *conn) onSubscribe(f *frame.Frame) error {
 	if err != nil {
 		return wrapErr(msgDestination, "", err)
 	}
+	// accept: the payload format the subscriber wants (DESIGN §6), passed
+	// to the transformer as written; checked before any queue is made.
+	rcv := exchange.Receiver{Protocol: message.ProtocolSTOMP}
+	if v, ok := c.hdr(f, hAccept); ok {
+		rcv.Accept = strings.TrimSpace(v)
+	}
+	if err := x.CheckReceiver(rcv); err != nil {
+		return c.refuseFormat(id, dest, rcv.Accept, err)
+	}
 	s := &subscription{c: c, id: id, hasID: hasID, dest: dest, mode: mode}
 	denied := func() error {
 		c.log.Warn("subscribe refused", "destination", dest, "user", c.ident.User)
@@ -556,6 +565,7 @@ func (c *conn) onSubscribe(f *frame.Frame) error {
 		AutoAck:  mode == ackAuto,
 		Handler:  s.handle,
 		Closed:   s.brokerClosed,
+		Receiver: rcv,
 	})
 	if err != nil {
 		c.mu.Lock()
@@ -563,14 +573,25 @@ func (c *conn) onSubscribe(f *frame.Frame) error {
 		c.mu.Unlock()
 		s.closed.Store(true)
 		c.dropQueue(s)
-		if errors.Is(err, exchange.ErrQueueNotFound) {
+		switch {
+		case errors.Is(err, exchange.ErrQueueNotFound):
 			return wrapErr(msgNotFound, "", fmt.Errorf("subscribe to %s: %w", dest, err))
+		case errors.Is(err, exchange.ErrUnknownFormat):
+			return c.refuseFormat(id, dest, rcv.Accept, err)
 		}
 		return wrapErr(msgSubscription, "", fmt.Errorf("subscribe to %s: %w", dest, err))
 	}
 	s.cons.CompareAndSwap(nil, cons)
-	c.log.Debug("subscribed", "subscription", id, "destination", dest, "queue", s.queue, "ack", mode.String(), "credit", credit)
+	c.log.Debug("subscribed", "subscription", id, "destination", dest, "queue", s.queue, "ack", mode.String(), "credit", credit, "accept", rcv.Accept)
 	return nil
+}
+
+// refuseFormat is the answer to a SUBSCRIBE whose accept header names a
+// format the transformer cannot produce: an ERROR frame (which ends the
+// session, as every STOMP ERROR does).
+func (c *conn) refuseFormat(id, dest, accept string, err error) error {
+	c.log.Warn("subscribe refused: unknown format", "subscription", id, "destination", dest, "accept", accept, "err", err)
+	return wrapErr(msgFormat, "", fmt.Errorf("subscribe to %s: %w", dest, err))
 }
 
 // dropQueue deletes a subscription's private queue.

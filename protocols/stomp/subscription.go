@@ -64,7 +64,7 @@ type subscription struct {
 	unacked []*pending // guarded by c.mu: client modes, in delivery order
 
 	// Owned by the writer goroutine.
-	owed     int // ack:auto credit to give back
+	owed     int // credit to give back: ack:auto deliveries written, deliveries not sent
 	lastAddr address.Address
 	lastDest string
 }
