@@ -18,6 +18,7 @@ import (
 
 	"github.com/rosettamq/rosetta/core/address"
 	"github.com/rosettamq/rosetta/core/auth"
+	"github.com/rosettamq/rosetta/core/conns"
 	"github.com/rosettamq/rosetta/core/exchange"
 	"github.com/rosettamq/rosetta/core/message"
 )
@@ -41,6 +42,7 @@ type conn struct {
 	aliasMax uint16 // the client's Topic Alias Maximum (MQTT 5 §3.1.2.11.5)
 	log      *slog.Logger
 	origin   message.Origin
+	reg      *conns.Handle // in the admin registry; nil when there is none
 
 	// will is the Will of the CONNECT, as a PUBLISH, or nil; willDelay is
 	// its Will Delay Interval in seconds.
@@ -177,9 +179,17 @@ func (h *gateway) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 		c.aliasMax = cl.Properties.Props.TopicAliasMaximum
 	}
 	c.window = min(c.window, maxWindow)
+	c.reg = s.cfg.Conns.Add(conns.Info{Protocol: message.ProtocolMQTT, ID: connID, ClientID: cl.ID, User: id.User,
+		Remote: cl.Net.Remote, Transport: transportOf(cl.Net.Listener)}, func(string) { h.closeConn(cl, v5, packets.ErrAdministrativeAction) })
 	s.conns.Store(cl, c)
 	log.Debug("connection accepted", "user", id.User, "version", cl.Properties.ProtocolVersion)
 	return nil
+}
+
+// transportOf returns the kind of a listener ID ("tcp-1" is "tcp").
+func transportOf(listener string) string {
+	kind, _, _ := strings.Cut(listener, "-")
+	return kind
 }
 
 // refuse writes a CONNACK with a failure code; mochi closes the
@@ -249,6 +259,7 @@ func (h *gateway) OnSessionEstablish(cl *mochi.Client, pk packets.Packet) {
 		// Refuse with a server error rather than run without a session;
 		// mochi's CONNACK then fails and no OnDisconnect follows.
 		h.srv.conns.Delete(cl)
+		c.reg.Remove()
 		_ = h.srv.mochi.DisconnectClient(cl, packets.ErrServerUnavailable)
 	}
 }
@@ -276,6 +287,7 @@ func (h *gateway) OnDisconnect(cl *mochi.Client, err error, expire bool) {
 		return
 	}
 	h.srv.conns.Delete(cl)
+	c.reg.Remove()
 	h.srv.mu.Lock()
 	ss := c.sess
 	h.srv.mu.Unlock()
@@ -624,6 +636,7 @@ func (h *gateway) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet
 		}
 		return h.refusePublish(c, pk, code, err)
 	}
+	c.reg.CountIn()
 	return pk, packets.CodeSuccessIgnore
 }
 

@@ -20,6 +20,7 @@ import (
 	"github.com/mochi-mqtt/server/v2/packets"
 
 	"github.com/rosettamq/rosetta/core/auth"
+	"github.com/rosettamq/rosetta/core/conns"
 	"github.com/rosettamq/rosetta/core/exchange"
 )
 
@@ -82,6 +83,9 @@ type Config struct {
 	// 100000. A full session queue drops its oldest message (counted in
 	// Stats.QoS0Dropped).
 	SessionQueueLength int
+	// Conns, when set, registers every accepted connection for the admin
+	// API (listing, counters, closing with DISCONNECT 0x98); nil means none.
+	Conns *conns.Registry
 }
 
 func (c Config) withDefaults() Config {

@@ -764,6 +764,7 @@ func (ss *session) flush(w *writer) bool {
 		var code packets.Code
 		switch {
 		case err == nil:
+			c.reg.CountOut()
 			if qos == 0 {
 				ss.settle(it.c, it.d, exchange.Accepted)
 			}
