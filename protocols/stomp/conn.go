@@ -14,6 +14,7 @@ import (
 	"time"
 
 	"github.com/rosettamq/rosetta/core/auth"
+	"github.com/rosettamq/rosetta/core/conns"
 	"github.com/rosettamq/rosetta/core/exchange"
 	"github.com/rosettamq/rosetta/core/message"
 	"github.com/rosettamq/rosetta/protocols/stomp/frame"
@@ -107,6 +108,7 @@ type conn struct {
 	clientID     string // CONNECT client-id, else the session id
 	login        string
 	origin       message.Origin
+	reg          *conns.Handle // in the admin registry from CONNECT on; nil when there is none
 	readHB       time.Duration // client heart-beats expected this often; 0 none
 	pendingSince time.Time     // first byte of the incomplete frame
 	txs          map[string]*transaction
@@ -169,6 +171,7 @@ func (c *conn) serve() {
 	reason := c.readLoop()
 	close(c.readDone)
 	c.cleanup()
+	c.reg.Remove()
 	c.mu.Lock()
 	c.closing = true
 	c.mu.Unlock()
@@ -487,6 +490,7 @@ func (c *conn) writeLoop() {
 					md.Ack = it.p.ack
 				}
 				buf = appendMessage(buf, m, md, ver)
+				c.reg.CountOut()
 				if lost := stompLoss(m); lost != 0 {
 					c.srv.x.CountLossy(m.Annotations.Origin.Protocol, message.ProtocolSTOMP, lost)
 				}

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rosettamq/rosetta/core/auth"
+	"github.com/rosettamq/rosetta/core/conns"
 	"github.com/rosettamq/rosetta/core/exchange"
 	"github.com/rosettamq/rosetta/protocols/stomp/frame"
 )
@@ -112,6 +113,9 @@ type Config struct {
 	// or an Authorization header, never in cookies, so a foreign page gains
 	// nothing it could not do with its own connection.
 	CheckOrigin func(r *http.Request) bool
+	// Conns, when set, registers every connected session for the admin
+	// API (listing, counters, closing with an ERROR frame); nil means none.
+	Conns *conns.Registry
 }
 
 func (c Config) withDefaults() Config {

@@ -11,6 +11,7 @@ import (
 
 	"github.com/rosettamq/rosetta/core/address"
 	"github.com/rosettamq/rosetta/core/auth"
+	"github.com/rosettamq/rosetta/core/conns"
 	"github.com/rosettamq/rosetta/core/exchange"
 	"github.com/rosettamq/rosetta/core/message"
 	"github.com/rosettamq/rosetta/protocols/stomp/frame"
@@ -164,6 +165,8 @@ func (c *conn) onConnect(f *frame.Frame) error {
 	c.ident, c.login = ident, login
 	c.clientID = clientID
 	c.origin = message.Origin{Protocol: message.ProtocolSTOMP, ClientID: clientID, ConnID: c.id, User: ident.User}
+	c.reg = c.srv.cfg.Conns.Add(conns.Info{Protocol: message.ProtocolSTOMP, ID: c.id, ClientID: clientID, User: ident.User,
+		Remote: c.tr.RemoteAddr().String(), Transport: transportName(c.tr)}, func(string) { c.goAway("closed by an administrator") })
 
 	// Heart-beats: each direction runs at MAX(what one side can do, what
 	// the other wants), or not at all if either says 0 (STOMP 1.2
@@ -387,6 +390,7 @@ func (c *conn) publish(m *message.Message, opts exchange.PublishOptions, dest st
 		c.log.Error("publish failed", "destination", dest, "err", err)
 		return wrapErr(msgInternal, "", fmt.Errorf("send to %s: %w", dest, err))
 	}
+	c.reg.CountIn()
 	return nil
 }
 
