@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/rosettamq/rosetta/core/auth"
+	"github.com/rosettamq/rosetta/core/conns"
 	"github.com/rosettamq/rosetta/core/exchange"
 	"github.com/rosettamq/rosetta/core/message"
 	"github.com/rosettamq/rosetta/protocols/amqp/encoding"
@@ -81,8 +82,9 @@ type conn struct {
 	ident        auth.Identity
 	containerID  string
 	origin       message.Origin
-	opened       bool // the peer's open was received and ours queued
-	ended        bool // close sent or received: discard input until the peer's close
+	reg          *conns.Handle // in the admin registry from the open on; nil when there is none
+	opened       bool          // the peer's open was received and ours queued
+	ended        bool          // close sent or received: discard input until the peer's close
 	cleaned      bool
 	sessions     map[uint16]*session // by the peer's (incoming) channel
 	localChans   map[uint16]bool     // our outgoing channels in use
@@ -164,6 +166,7 @@ func (c *conn) serve() {
 	reason := c.readLoop()
 	close(c.readDone)
 	c.cleanup()
+	c.reg.Remove()
 	c.mu.Lock()
 	c.closing = true
 	c.mu.Unlock()
@@ -430,6 +433,9 @@ func (c *conn) onOpen(o *frames.Open) error {
 	c.heartbeat = hb
 	c.mu.Unlock()
 	c.enqueue(outItem{kind: itemPerf, perf: c.ourOpen()})
+	c.reg = c.srv.cfg.Conns.Add(conns.Info{Protocol: message.ProtocolAMQP, ID: c.id, ClientID: o.ContainerID, User: c.ident.User,
+		Remote: c.tr.RemoteAddr().String(), Transport: transportName(c.tr)},
+		func(string) { c.goAway(connErr(frames.ConnectionErrorForced, "", "closed by an administrator")) })
 	c.log.Info("connection opened", "container_id", o.ContainerID, "user", c.ident.User,
 		"peer_max_frame_size", c.peerMaxFrame.Load(), "heartbeat", hb)
 	return nil

@@ -218,6 +218,7 @@ func (l *link) publish(raw []byte) *Error {
 		return newErr(ScopeLink, frames.AMQPErrorInternalError, "", "%w", err)
 	}
 	c.srv.stats.msgsIn.Add(1)
+	c.reg.CountIn()
 	return nil
 }
 

@@ -15,6 +15,7 @@ import (
 	"time"
 
 	"github.com/rosettamq/rosetta/core/auth"
+	"github.com/rosettamq/rosetta/core/conns"
 	"github.com/rosettamq/rosetta/core/exchange"
 	"github.com/rosettamq/rosetta/protocols/amqp/frames"
 )
@@ -101,6 +102,10 @@ type Config struct {
 	// CheckOrigin decides whether a WebSocket upgrade from a browser page
 	// is accepted; nil accepts every origin.
 	CheckOrigin func(r *http.Request) bool
+	// Conns, when set, registers every opened connection for the admin
+	// API (listing, counters, closing with amqp:connection:forced); nil
+	// means none.
+	Conns *conns.Registry
 }
 
 func (c Config) withDefaults() Config {

@@ -313,6 +313,7 @@ func (w *writer) delivery(s *session, l *link, d *exchange.Delivery, p progress)
 		}
 		p = progress{started: true, id: s.nextDeliveryID, payload: w.payload}
 		s.nextDeliveryID++
+		c.reg.CountOut()
 		if !l.settled {
 			s.mu.Lock()
 			s.unsettled[p.id] = unsettledOut{l: l, d: d}
