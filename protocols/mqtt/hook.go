@@ -97,7 +97,7 @@ func (h *gateway) Provides(b byte) bool {
 		mochi.OnSessionEstablish, mochi.OnSessionEstablished, mochi.OnDisconnect, mochi.OnClientExpired,
 		mochi.OnPacketRead, mochi.OnPacketEncode, mochi.OnPacketProcessed,
 		mochi.OnSubscribe, mochi.OnSubscribed, mochi.OnUnsubscribed,
-		mochi.OnPublish, mochi.OnWill, mochi.OnWillSent:
+		mochi.OnPublish, mochi.OnWill, mochi.OnWillSent, mochi.StoredClients:
 		return true
 	}
 	return false
@@ -254,7 +254,7 @@ func (h *gateway) OnSessionEstablish(cl *mochi.Client, pk packets.Packet) {
 	if c.v5 {
 		persistent = cl.Properties.Props.SessionExpiryInterval > 0
 	}
-	if err := h.srv.openSession(c, pk.Connect.Clean, persistent); err != nil {
+	if err := h.srv.openSession(c, pk.Connect.Clean, persistent, cl.Properties.Props.SessionExpiryInterval); err != nil {
 		c.log.Error("open session", "error", err)
 		// Refuse with a server error rather than run without a session;
 		// mochi's CONNACK then fails and no OnDisconnect follows.
@@ -309,6 +309,15 @@ func (h *gateway) OnClientExpired(cl *mochi.Client) {
 	ss := s.sessions[cl.ID]
 	s.mu.Unlock()
 	if ss == nil {
+		// A session restored from its record (persist.go) that nobody
+		// resumed before it expired.
+		if _, ok := s.x.State(sessionKey(cl.ID)); ok {
+			if err := s.x.DeleteQueue(sessionQueue(cl.ID)); err != nil && !errors.Is(err, exchange.ErrQueueNotFound) {
+				s.log.Warn("delete expired session queue", "client", cl.ID, "error", err)
+			}
+			s.forgetRecord(cl.ID)
+			s.log.Debug("restored session expired", "client", cl.ID)
+		}
 		return
 	}
 	ss.mu.Lock()
@@ -571,6 +580,7 @@ func (h *gateway) OnSubscribed(cl *mochi.Client, pk packets.Packet, reasonCodes 
 			ss.queueRetained(d.pf.pattern)
 		}
 	}
+	ss.persist()
 }
 
 // OnUnsubscribed removes the subscriptions from the core. mochi also
@@ -596,6 +606,7 @@ func (h *gateway) OnUnsubscribed(cl *mochi.Client, pk packets.Packet) {
 	for _, f := range pk.Filters {
 		ss.unsubscribe(f.Filter)
 	}
+	ss.persist()
 }
 
 // OnPublish hands the message to the core and tells mochi to acknowledge
@@ -790,7 +801,7 @@ func (s *Server) publishWill(c *conn) {
 // openSession finds or creates the session of c's client identifier. An
 // existing session's connection is taken over (MQTT-3.1.4-3); a clean
 // start ends the old session first (MQTT-3.1.2-4).
-func (s *Server) openSession(c *conn, clean, persistent bool) error {
+func (s *Server) openSession(c *conn, clean, persistent bool, expiry uint32) error {
 	s.cancelWill(c.clientID) // MQTT-3.1.3-9
 	s.mu.Lock()
 	ss := s.sessions[c.clientID]
@@ -830,6 +841,9 @@ func (s *Server) openSession(c *conn, clean, persistent bool) error {
 	if old != nil {
 		ss.detach(old)
 	}
+	ss.mu.Lock()
+	ss.protocol, ss.username, ss.expiry, ss.offlineAt = c.cl.Properties.ProtocolVersion, c.ident.User, expiry, 0
+	ss.mu.Unlock()
 	if fresh {
 		if err := ss.init(c, clean); err != nil {
 			s.mu.Lock()
@@ -841,6 +855,7 @@ func (s *Server) openSession(c *conn, clean, persistent bool) error {
 			return fmt.Errorf("session %q: %w", c.clientID, err)
 		}
 	}
+	ss.persist()
 	return nil
 }
 

@@ -39,9 +39,16 @@ type session struct {
 	queue    string // the session's own queue, "mqtt/<client-id>"
 	log      *slog.Logger
 
+	// saveMu serializes persist calls, so records reach the store in order.
+	saveMu sync.Mutex
+
 	mu         sync.Mutex
 	ended      bool
 	persistent bool
+	protocol   byte   // MQTT protocol version of the last connection, for the record
+	username   string // of the last connection, for the record
+	expiry     uint32 // Session Expiry Interval of the last connection (MQTT 5)
+	offlineAt  int64  // Unix seconds when the session went offline; 0 while connected
 	conn       *conn   // the attached connection; nil while offline
 	w          *writer // the writer of conn; nil while offline
 	window     int     // QoS>0 PUBLISH packets the client accepts in flight (MQTT-3.3.4-9)
@@ -135,16 +142,25 @@ func newSession(srv *Server, clientID string) *session {
 
 // init creates the session's queue and its consumer. A queue left by an
 // earlier process (recovered from the store) is reused for a resumed
-// session: its bindings become QoS 1 subscriptions, since MQTT
-// subscription options are not persisted yet.
+// session, with the subscriptions of its session record (persist.go); a
+// queue without a record (a crash between the two, or a record from
+// another build) gets its bindings back as QoS 1 subscriptions.
 func (ss *session) init(c *conn, clean bool) error {
 	x := ss.srv.x
+	var rec *sessionRecord
+	if v, ok := x.State(sessionKey(ss.clientID)); ok && !clean {
+		if r, err := decodeSessionRecord(v); err != nil {
+			ss.log.Warn("session record unreadable; subscriptions come back from bindings", "error", err)
+		} else {
+			rec = &r
+		}
+	}
 	if prev, ok := x.Queue(ss.queue); ok {
 		if clean {
 			if err := ss.deleteQueue(); err != nil {
 				return err
 			}
-		} else {
+		} else if rec == nil {
 			ss.mu.Lock()
 			for _, p := range prev.Bindings {
 				f := p.MQTT()
@@ -169,6 +185,9 @@ func (ss *session) init(c *conn, clean bool) error {
 	}
 	if _, err := ss.consume(c, ss.queue, subPrivate, ""); err != nil {
 		return err
+	}
+	if rec != nil {
+		ss.restore(c, *rec)
 	}
 	return nil
 }
@@ -334,7 +353,9 @@ func (ss *session) detach(c *conn) bool {
 // the own queue and everything in flight wait for the client to return
 // (MQTT-4.8.2-4).
 func (ss *session) offline() {
+	defer ss.persist()
 	ss.mu.Lock()
+	ss.offlineAt = time.Now().Unix()
 	var consumers []*exchange.Consumer
 	for _, cons := range ss.consumers {
 		if cons.c != nil {
@@ -400,6 +421,7 @@ func (ss *session) end(reason string) {
 	if err := ss.deleteQueue(); err != nil {
 		ss.log.Warn("delete session queue", "queue", ss.queue, "error", err)
 	}
+	ss.persist() // ended: deletes the record
 	ss.srv.forgetSession(ss)
 	ss.log.Debug("session ended", "reason", reason)
 }
