@@ -45,10 +45,10 @@ type session struct {
 	mu         sync.Mutex
 	ended      bool
 	persistent bool
-	protocol   byte   // MQTT protocol version of the last connection, for the record
-	username   string // of the last connection, for the record
-	expiry     uint32 // Session Expiry Interval of the last connection (MQTT 5)
-	offlineAt  int64  // Unix seconds when the session went offline; 0 while connected
+	protocol   byte    // MQTT protocol version of the last connection, for the record
+	username   string  // of the last connection, for the record
+	expiry     uint32  // Session Expiry Interval of the last connection (MQTT 5)
+	offlineAt  int64   // Unix seconds when the session went offline; 0 while connected
 	conn       *conn   // the attached connection; nil while offline
 	w          *writer // the writer of conn; nil while offline
 	window     int     // QoS>0 PUBLISH packets the client accepts in flight (MQTT-3.3.4-9)
