@@ -62,8 +62,11 @@ type link struct {
 	parked     []*exchange.Delivery // handed by the consumer beyond the credit
 	inQueue    int                  // deliveries in the outbound queue
 	consCredit int64                // credit the consumer holds, as we granted it
+	queued     uint64               // deliveries ever queued for the writer
+	drainMark  uint64               // queued when the last drain was answered (unspend)
 
 	// Owned by the write goroutine.
+	started   uint64 // deliveries the writer took up: the n-th is the n-th queued
 	nextTag   uint64
 	lastAddr  address.Address
 	lastToStr string
@@ -261,6 +264,11 @@ func (l *link) attachSender(p *frames.Attach) *Error {
 	if src == nil {
 		return linkErr(l.handle, frames.AMQPErrorInvalidField, "§2.7.3", "attach without a source")
 	}
+	// The format asked for is checked before any queue is made.
+	rcv, rerr := l.receiverFor(p)
+	if rerr != nil {
+		return rerr
+	}
 	reply := &frames.Source{
 		Address:          src.Address,
 		Durable:          src.Durable,
@@ -372,6 +380,7 @@ func (l *link) attachSender(p *frames.Attach) *Error {
 		Filter:   filter,
 		Handler:  l.deliverOut,
 		Closed:   l.brokerClosed,
+		Receiver: rcv,
 	})
 	if err != nil {
 		l.release(false)
@@ -380,6 +389,8 @@ func (l *link) attachSender(p *frames.Attach) *Error {
 			return linkErr(l.handle, frames.AMQPErrorNotFound, "", "source %q: %w", src.Address, err)
 		case errors.Is(err, exchange.ErrExclusive):
 			return linkErr(l.handle, frames.AMQPErrorResourceLocked, "", "source %q: %w", src.Address, err)
+		case errors.Is(err, exchange.ErrUnknownFormat):
+			return l.refuseFormat(rcv.Accept, err)
 		}
 		return linkErr(l.handle, frames.AMQPErrorInternalError, "", "source %q: %w", src.Address, err)
 	}
@@ -394,7 +405,7 @@ func (l *link) attachSender(p *frames.Attach) *Error {
 		Target:               p.Target,
 		InitialDeliveryCount: encoding.Some[frames.SequenceNo](0),
 	}})
-	c.log.Debug("link attached", "link", l.name, "role", "sender", "source", reply.Address, "queue", l.queue, "settled", l.settled)
+	c.log.Debug("link attached", "link", l.name, "role", "sender", "source", reply.Address, "queue", l.queue, "settled", l.settled, "accept", rcv.Accept)
 	return nil
 }
 
@@ -426,8 +437,9 @@ const (
 )
 
 // filters reads a source's filter-set (§3.5.1): the selector filter and
-// the no-local filter are applied and echoed in our attach; others are
-// left out of it, which tells the peer they are not applied (§3.5.3).
+// the no-local filter are applied and echoed in our attach, and so is the
+// accept filter (receiverFor reads it); others are left out of it, which
+// tells the peer they are not applied (§3.5.3).
 func (l *link) filters(fs frames.FilterSet) (func(*message.Message) bool, frames.FilterSet, *Error) {
 	if len(fs) == 0 {
 		return nil, nil, nil
@@ -436,6 +448,10 @@ func (l *link) filters(fs frames.FilterSet) (func(*message.Message) bool, frames
 	noLocal := false
 	var accepted frames.FilterSet
 	for _, p := range fs {
+		if isAcceptFilter(p) { // read by receiverFor
+			accepted = append(accepted, p)
+			continue
+		}
 		d, ok := p.Value.(encoding.Described)
 		if !ok {
 			continue

@@ -444,6 +444,14 @@ type egress struct {
 	Lost lossSink
 	// Now is the time ttl is computed from; zero means time.Now.
 	Now time.Time
+	// Rebuild says m is a transformation of the delivered message
+	// (exchange.Delivery.Transformed): the bare message is built from its
+	// fields, never forwarded from the bytes an AMQP publisher sent
+	// (Native "amqp.bare-head"), which describe the original.
+	Rebuild bool
+	// NewBody, with Rebuild, says the transformation changed the body: it
+	// goes out as one data section whatever the original's body form was.
+	NewBody bool
 }
 
 // appendMessage encodes m as an AMQP message (docs/mapping.md, canonical
@@ -458,8 +466,11 @@ func appendMessage(dst []byte, m *message.Message, e egress) ([]byte, error) {
 	fromAMQP := m.Annotations.Origin.Protocol == message.ProtocolAMQP
 	head, hasHead := m.Annotations.Native.Get(nativeBareHead)
 	form := m.Annotations.Native.GetString(nativeBody)
+	if e.Rebuild && e.NewBody {
+		form = ""
+	}
 	bodyHeader, _ := m.Annotations.Native.Get(nativeBodyHeader)
-	exact := hasHead && bodyIntact(form, bodyHeader.BytesValue(), len(m.Body))
+	exact := !e.Rebuild && hasHead && bodyIntact(form, bodyHeader.BytesValue(), len(m.Body))
 	nApp := len(m.Headers)
 	if exact {
 		if v, ok := m.Annotations.Native.Get(nativeAppProps); ok && v.IntValue() >= 0 && v.IntValue() <= int64(len(m.Headers)) {

@@ -41,7 +41,32 @@ func (l *link) sendLocked(d *exchange.Delivery) {
 	l.credit--
 	l.dc++
 	l.inQueue++
+	l.queued++
 	l.s.c.enqueueDelivery(l.s, l, d)
+}
+
+// unspend gives back the credit of the n-th delivery queued on the link
+// (counting from 1), which was not sent: the transformation dead-lettered
+// or dropped it. The peer never saw a transfer, so our delivery-count goes
+// back with it (§2.6.7) and a parked delivery may take the credit. A
+// delivery queued before a drain answer keeps its credit used: the drain
+// used up the credit anyway, and the delivery-count we announced stands.
+func (l *link) unspend(n uint64) {
+	if l.detached.Load() {
+		return
+	}
+	l.mu.Lock()
+	if n > l.drainMark {
+		l.dc--
+		l.credit++
+		if len(l.parked) > 0 {
+			d := l.parked[0]
+			l.parked[0] = nil
+			l.parked = l.parked[1:]
+			l.sendLocked(d)
+		}
+	}
+	l.mu.Unlock()
 }
 
 // onReceiverFlow applies the peer's flow state to our sending link
@@ -86,6 +111,7 @@ func (l *link) applyReceiverFlow(p *frames.Flow) *frames.Flow {
 		l.dc += uint32(l.credit)
 		l.credit = 0
 		l.consCredit = 0
+		l.drainMark = l.queued
 		return l.flowLocked(true)
 	}
 	if p.Echo {

@@ -1,6 +1,7 @@
 package amqp
 
 import (
+	"bytes"
 	"encoding/binary"
 	"errors"
 	"os"
@@ -291,18 +292,35 @@ func (w *writer) retryBlocked() {
 func (w *writer) delivery(s *session, l *link, d *exchange.Delivery, p progress) (progress, bool) {
 	c := w.c
 	if !p.started {
-		var err error
+		l.started++
+		m, err := d.Transformed(c.ctx)
+		if err != nil {
+			// Dead-lettered (the transformation failed) or dropped for
+			// this receiver, and settled either way: no transfer, and the
+			// link credit it took comes back.
+			c.log.Debug("delivery not sent", "link", l.name, "queue", d.Queue, "err", err)
+			l.unspend(l.started)
+			w.count(l)
+			return p, false
+		}
 		w.lost = 0
-		w.payload, err = appendMessage(w.payload[:0], d.Msg, egress{
+		e := egress{
 			DeliveryCount: uint32(d.DeliveryCount),
 			To:            l.toFn,
 			Lost:          lossSink{&w.lost},
-		})
+		}
+		if m != d.Msg {
+			// The bytes an AMQP publisher sent describe the original: the
+			// transformed message is encoded from its fields.
+			e.Rebuild = true
+			e.NewBody = !bytes.Equal(m.Body, d.Msg.Body)
+		}
+		w.payload, err = appendMessage(w.payload[:0], m, e)
 		if err == nil && l.peerMaxMessage > 0 && uint64(len(w.payload)) > l.peerMaxMessage {
 			err = errTooLarge
 			w.lost |= message.LostTooLarge
 		}
-		c.srv.x.CountLossy(d.Msg.Annotations.Origin.Protocol, message.ProtocolAMQP, w.lost)
+		c.srv.x.CountLossy(m.Annotations.Origin.Protocol, message.ProtocolAMQP, w.lost)
 		if err != nil {
 			c.log.Warn("message not sent", "queue", d.Queue, "err", err)
 			if !l.settled {
