@@ -43,11 +43,19 @@ func (x *Exchange) Peek(queue string, n int) ([]Peeked, error) {
 	}
 	var out []Peeked
 	q.mu.Lock()
+	var err error
 	q.walkReady(func(e *entry) bool {
-		out = append(out, Peeked{Seq: e.seq, DeliveryCount: e.count, Redelivered: e.handedOut, Msg: e.msg})
+		var m *message.Message
+		if m, err = q.message(e); err != nil {
+			return false
+		}
+		out = append(out, Peeked{Seq: e.seq, DeliveryCount: e.count, Redelivered: e.handedOut, Msg: m})
 		return len(out) < n
 	})
 	q.mu.Unlock()
+	if err != nil {
+		return nil, fmt.Errorf("peek %q: %w", queue, err)
+	}
 	// Messages are immutable once published: clone outside the lock.
 	for i := range out {
 		out[i].Msg = out[i].Msg.Clone()
@@ -103,6 +111,7 @@ func (x *Exchange) MoveDeadLetters(ctx context.Context, queue string, n int) (Mo
 	// them while they move; whatever does not move goes back.
 	type cand struct {
 		e    *entry
+		m    *message.Message // e's message, read back when paged out
 		addr address.Address
 	}
 	var cands []cand
@@ -111,7 +120,13 @@ func (x *Exchange) MoveDeadLetters(ctx context.Context, queue string, n int) (Mo
 		if n > 0 && len(cands) >= n {
 			return false
 		}
-		dl := e.msg.Annotations.DeadLetter
+		m, err := q.message(e)
+		if err != nil {
+			x.log.Error("paged dead letter unreadable; skipped", "queue", q.name, "seq", e.seq, "err", err)
+			res.Skipped++
+			return true
+		}
+		dl := m.Annotations.DeadLetter
 		if dl == nil {
 			res.Skipped++
 			return true
@@ -121,7 +136,7 @@ func (x *Exchange) MoveDeadLetters(ctx context.Context, queue string, n int) (Mo
 			res.Skipped++
 			return true
 		}
-		cands = append(cands, cand{e, a})
+		cands = append(cands, cand{e, m, a})
 		return true
 	})
 	for _, c := range cands {
@@ -140,7 +155,7 @@ func (x *Exchange) MoveDeadLetters(ctx context.Context, queue string, n int) (Mo
 			}
 			break
 		}
-		moved, restore, err := x.moveOne(ctx, q, c.e, c.addr)
+		moved, restore, err := x.moveOne(ctx, q, c.e, c.m, c.addr)
 		switch {
 		case moved:
 			res.Moved++
@@ -172,7 +187,7 @@ func (x *Exchange) MoveDeadLetters(ctx context.Context, queue string, n int) (Mo
 
 // moveOne republishes the dead letter e, already taken off from's lanes,
 // to a. restore says e must go back on from.
-func (x *Exchange) moveOne(ctx context.Context, from *queue, e *entry, a address.Address) (moved, restore bool, err error) {
+func (x *Exchange) moveOne(ctx context.Context, from *queue, e *entry, orig *message.Message, a address.Address) (moved, restore bool, err error) {
 	var buf [16]*queue
 	x.mu.RLock()
 	targets := dedupQueues(x.routes.AppendMatch(buf[:0], a))
@@ -182,7 +197,7 @@ func (x *Exchange) moveOne(ctx context.Context, from *queue, e *entry, a address
 	if len(targets) == 0 {
 		return false, true, nil
 	}
-	m := e.msg.Clone()
+	m := orig.Clone()
 	m.Address = a
 	m.Annotations.DeadLetter = nil
 	m.Annotations.Retain = false
@@ -203,7 +218,7 @@ func (x *Exchange) moveOne(ctx context.Context, from *queue, e *entry, a address
 	// Every target refused it (or was deleted meanwhile), but the delete
 	// from the dead-letter queue was committed: put it back in the store.
 	if e.persisted {
-		b := &Batch{Ops: []Op{{Kind: OpPutMessage, Queue: from.name, Seq: e.seq, Msg: e.msg, DeliveryCount: e.count}}}
+		b := &Batch{Ops: []Op{{Kind: OpPutMessage, Queue: from.name, Seq: e.seq, Msg: orig, DeliveryCount: e.count}}}
 		if cerr := x.commit(ctx, b); cerr != nil {
 			x.log.Error("store commit failed; a dead letter that could not move is kept in memory only",
 				"queue", from.name, "seq", e.seq, "err", cerr)

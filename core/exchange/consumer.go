@@ -304,11 +304,11 @@ func (q *queue) run(budget int, keep bool) chain {
 			}
 			budget = -1
 		}
-		c, e := q.pick(&gone)
+		c, e, m := q.pick(&gone)
 		if c == nil {
 			break
 		}
-		d, del := q.handOut(c, e)
+		d, del := q.handOut(c, e, m)
 		q.mu.Unlock()
 		q.finishExpired(&gone)
 		if del && q.x.gate.enter() {
@@ -346,7 +346,7 @@ func (x *Exchange) handOff(q *queue) bool {
 // pick chooses the next consumer, round-robin among those with credit, and
 // the message it gets. Expired messages met on the way are moved to gone.
 // Caller holds q.mu.
-func (q *queue) pick(gone *chain) (*Consumer, *entry) {
+func (q *queue) pick(gone *chain) (*Consumer, *entry, *message.Message) {
 	n := len(q.consumers)
 	now := int64(-1) // read the clock only if a message has an expiry
 	for i := 0; i < n && q.ready > 0; i++ {
@@ -355,18 +355,18 @@ func (q *queue) pick(gone *chain) (*Consumer, *entry) {
 		if c.credit <= 0 {
 			continue
 		}
-		if e := q.find(c, &now, gone); e != nil {
+		if e, m := q.find(c, &now, gone); e != nil {
 			q.rr = (k + 1) % n
-			return c, e
+			return c, e, m
 		}
 	}
-	return nil, nil
+	return nil, nil, nil
 }
 
 // find returns the first ready message c may have: highest priority first,
 // then in sequence order, skipping what c's filter refuses and what c
 // asked not to get again. Caller holds q.mu.
-func (q *queue) find(c *Consumer, now *int64, gone *chain) *entry {
+func (q *queue) find(c *Consumer, now *int64, gone *chain) (*entry, *message.Message) {
 	for mask := q.nonEmpty; mask != 0; {
 		p := bits.Len16(mask) - 1
 		mask &^= 1 << p
@@ -384,20 +384,33 @@ func (q *queue) find(c *Consumer, now *int64, gone *chain) *entry {
 					continue
 				}
 			}
-			if (len(e.refused) == 0 || !slices.Contains(e.refused, c.id)) &&
-				(c.opts.Filter == nil || c.opts.Filter(e.msg)) {
-				return e
+			if len(e.refused) == 0 || !slices.Contains(e.refused, c.id) {
+				m, err := q.message(e)
+				if err != nil {
+					// A paged message the store cannot give back: nothing
+					// can deliver or dead-letter it.
+					q.x.log.Error("paged message unreadable; dropped", "queue", q.name, "seq", e.seq, "err", err)
+					q.x.loadErrors.Add(1)
+					q.removeReady(e)
+					q.bytes -= e.size
+					q.dropped.Add(1)
+					e = next
+					continue
+				}
+				if c.opts.Filter == nil || c.opts.Filter(m) {
+					return e, m
+				}
 			}
 			e = next
 		}
 	}
-	return nil
+	return nil, nil
 }
 
 // handOut gives e to c and returns the Delivery, and whether the store
 // must delete the message now (an auto-acknowledged persisted message).
 // Caller holds q.mu.
-func (q *queue) handOut(c *Consumer, e *entry) (*Delivery, bool) {
+func (q *queue) handOut(c *Consumer, e *entry, m *message.Message) (*Delivery, bool) {
 	q.removeReady(e)
 	c.credit--
 	q.delivered.Add(1)
@@ -407,7 +420,10 @@ func (q *queue) handOut(c *Consumer, e *entry) (*Delivery, bool) {
 	} else {
 		d = new(Delivery) // a redelivery: the earlier Delivery stays settled
 	}
-	d.Msg, d.Queue, d.Seq, d.DeliveryCount, d.Redelivered = e.msg, q.name, e.seq, e.count, e.handedOut
+	// A paged message is resident again while it is unsettled: the
+	// Delivery holds it anyway, and settlement may dead-letter it.
+	e.msg = m
+	d.Msg, d.Queue, d.Seq, d.DeliveryCount, d.Redelivered = m, q.name, e.seq, e.count, e.handedOut
 	d.c = c
 	e.handedOut = true
 	if c.opts.AutoAck {

@@ -206,14 +206,26 @@ func (x *Exchange) deadLetter(from *queue, e *entry, reason, detail string, coun
 			return dropIt(pre)
 		}
 	}
-	m := e.msg.Clone()
+	orig := e.msg
+	if orig == nil { // paged out while ready (expired, dropped by a limit)
+		from.mu.Lock()
+		var err error
+		orig, err = from.message(e)
+		from.mu.Unlock()
+		if err != nil {
+			x.log.Error("paged message unreadable; not dead-lettered", "queue", from.name, "seq", e.seq, "err", err)
+			x.loadErrors.Add(1)
+			return dropIt(pre)
+		}
+	}
+	m := orig.Clone()
 	// As RabbitMQ does, the dead letter loses its expiry, or an expired
 	// message would expire again at once in the dead-letter queue.
 	m.Expires = time.Time{}
 	m.Annotations.DeadLetter = &message.DeadLetter{
 		Reason:        reason,
 		Queue:         from.name,
-		Address:       e.msg.Address.MQTT(),
+		Address:       orig.Address.MQTT(),
 		Time:          x.now(),
 		DeliveryCount: count,
 		Detail:        detail,

@@ -58,6 +58,11 @@ type Config struct {
 	// DeadLetterExpired moves expired messages to the dead-letter queue
 	// instead of dropping them.
 	DeadLetterExpired bool
+	// ResidentBytes is how many message bytes a queue keeps in memory
+	// before further persisted messages are paged out to the store
+	// (paging.go); 0 means DefaultResidentBytes, negative never pages. It
+	// applies only with a Store that implements Loader.
+	ResidentBytes int64
 	// Transformer rewrites messages per receiver at delivery; nil means
 	// every receiver gets the message as published.
 	Transformer Transformer
@@ -73,6 +78,9 @@ func (c Config) withDefaults() Config {
 	if c.ExpiryInterval <= 0 {
 		c.ExpiryInterval = DefaultExpiryInterval
 	}
+	if c.ResidentBytes == 0 {
+		c.ResidentBytes = DefaultResidentBytes
+	}
 	return c
 }
 
@@ -86,10 +94,11 @@ func (c Config) Validate() error {
 
 // Exchange is the broker core. Create it with New.
 type Exchange struct {
-	cfg   Config // with defaults applied; read-only after New
-	log   *slog.Logger
-	now   func() time.Time
-	store Store // nil when nothing is persisted
+	cfg    Config // with defaults applied; read-only after New
+	log    *slog.Logger
+	now    func() time.Time
+	store  Store  // nil when nothing is persisted
+	loader Loader // the store, when it can read a message back (paging)
 
 	// declMu serializes declarations, deletions, binds and unbinds, across
 	// their store commit, so that the store sees them in memory order.
@@ -117,6 +126,9 @@ type Exchange struct {
 	expired         atomic.Uint64
 	deadLettered    atomic.Uint64
 	transformFailed atomic.Uint64
+	pagedOut        atomic.Uint64
+	pagedIn         atomic.Uint64
+	loadErrors      atomic.Uint64
 	dropped         [numDropReasons]atomic.Uint64
 	lossy           lossyCounters
 }
@@ -144,6 +156,7 @@ func New(ctx context.Context, cfg Config) (*Exchange, error) {
 		log:         cfg.Logger,
 		now:         cfg.Now,
 		store:       cfg.Store,
+		loader:      loaderOf(cfg.Store),
 		queues:      make(map[string]*queue),
 		stop:        make(chan struct{}),
 		sweeperDone: make(chan struct{}),

@@ -285,6 +285,7 @@ func (p *placement) reserve(q *queue) *entry {
 // insert makes e visible on q and applies drop-head. Caller holds q.mu.
 func (p *placement) insert(q *queue, e *entry) {
 	q.addReady(e, false)
+	q.pageOut(e)
 	if q.cfg.Overflow == DropHead {
 		q.dropHead(&p.dropped)
 	}

@@ -94,6 +94,7 @@ func (r *recovery) Message(queue string, seq uint64, m *message.Message, deliver
 	}
 	q.mu.Lock()
 	q.addReady(e, false)
+	q.pageOut(e)
 	q.mu.Unlock()
 	for {
 		cur := x.seq.Load()

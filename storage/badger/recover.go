@@ -249,3 +249,48 @@ func recoverStates(ctx context.Context, txn *badgerdb.Txn, r exchange.Recovery) 
 	}
 	return nil
 }
+
+var _ exchange.Loader = (*Store)(nil)
+
+// Load reads one persisted message back, for the exchange's paging: the
+// queue's id from its q/ record, then the m/ record. Both reads come from
+// one snapshot, so a queue deleted and declared again in between cannot
+// mix incarnations.
+func (s *Store) Load(ctx context.Context, queue string, seq uint64) (*message.Message, error) {
+	s.life.RLock()
+	defer s.life.RUnlock()
+	if s.isClosed() {
+		return nil, ErrClosed
+	}
+	if err := ctx.Err(); err != nil {
+		return nil, fmt.Errorf("badger: load: %w", err)
+	}
+	var m *message.Message
+	err := s.db.View(func(txn *badgerdb.Txn) error {
+		item, err := txn.Get(appendQueueKey(nil, queue))
+		if err != nil {
+			return fmt.Errorf("queue %q: %w", queue, err)
+		}
+		var id uint64
+		if err := item.Value(func(v []byte) error {
+			var err error
+			id, _, err = decodeQueue(v)
+			return err
+		}); err != nil {
+			return fmt.Errorf("queue %q: %w", queue, err)
+		}
+		item, err = txn.Get(appendSeqKey(nil, prefixMessage, id, seq))
+		if err != nil {
+			return fmt.Errorf("queue %q seq %d: %w", queue, seq, err)
+		}
+		return item.Value(func(v []byte) error {
+			var err error
+			m, err = decodeMessage(v)
+			return err
+		})
+	})
+	if err != nil {
+		return nil, fmt.Errorf("badger: load: %w", err)
+	}
+	return m, nil
+}

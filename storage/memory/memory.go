@@ -277,3 +277,22 @@ func (s *Store) Messages(queue string) int {
 	}
 	return 0
 }
+
+var _ exchange.Loader = (*Store)(nil)
+
+// Load returns a copy of one stored message, for the exchange's paging.
+func (s *Store) Load(_ context.Context, queue string, seq uint64) (*message.Message, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	q := s.queues[queue]
+	if q == nil {
+		return nil, fmt.Errorf("memory: load: queue %q: %w", queue, errNotFound)
+	}
+	sm, ok := q.msgs[seq]
+	if !ok {
+		return nil, fmt.Errorf("memory: load: queue %q seq %d: %w", queue, seq, errNotFound)
+	}
+	return sm.m.Clone(), nil
+}
+
+var errNotFound = errors.New("not found")

@@ -64,6 +64,7 @@ func Run(t *testing.T, open func(t *testing.T) exchange.Store) {
 		{"DeleteQueueReopen", testDeleteQueueReopen},
 		{"LargeBatch", testLargeBatch},
 		{"StateRecords", testStateRecords},
+		{"Load", testLoad},
 	}
 	for _, tc := range tests {
 		t.Run(tc.name, func(t *testing.T) { tc.fn(t, open) })
@@ -679,4 +680,43 @@ func testStateRecords(t *testing.T, open func(t *testing.T) exchange.Store) {
 	st = open(t)
 	defer closeStore(t, st)
 	check(recoverAll(t, st))
+}
+
+// testLoad checks exchange.Loader, for paging: a persisted message reads
+// back whole; a deleted message, an unknown queue and a deleted queue's
+// message are errors; a queue declared again does not see the old
+// incarnation's messages. A store that does not page skips it.
+func testLoad(t *testing.T, open func(t *testing.T) exchange.Store) {
+	st := open(t)
+	defer closeStore(t, st)
+	l, ok := st.(exchange.Loader)
+	if !ok {
+		t.Skip("the store does not implement exchange.Loader")
+	}
+	ctx := context.Background()
+	m := fullMessage()
+	commit(t, st, putQueue("q", exchange.QueueConfig{Durable: true}),
+		exchange.Op{Kind: exchange.OpPutMessage, Queue: "q", Seq: 7, Msg: m}, putMsg("q", 8, "eight", 0))
+	got, err := l.Load(ctx, "q", 7)
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	if diff := Diff(m, got); diff != "" {
+		t.Fatalf("loaded message differs: %s", diff)
+	}
+	commit(t, st, delMsg("q", 8))
+	if _, err := l.Load(ctx, "q", 8); err == nil {
+		t.Fatal("a deleted message loaded")
+	}
+	if _, err := l.Load(ctx, "nope", 7); err == nil {
+		t.Fatal("a message of an unknown queue loaded")
+	}
+	commit(t, st, exchange.Op{Kind: exchange.OpDeleteQueue, Queue: "q"})
+	if _, err := l.Load(ctx, "q", 7); err == nil {
+		t.Fatal("a deleted queue's message loaded")
+	}
+	commit(t, st, putQueue("q", exchange.QueueConfig{Durable: true}))
+	if _, err := l.Load(ctx, "q", 7); err == nil {
+		t.Fatal("a queue declared again sees its old incarnation's message")
+	}
 }
