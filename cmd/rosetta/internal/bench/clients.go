@@ -222,9 +222,24 @@ func (s *pahoSub) Err() error {
 
 // --- STOMP, go-stomp ---
 
+// quietLog discards go-stomp's log lines (it reports each subscription
+// ended by our own DISCONNECT); errors reach the report through the
+// subscription channel instead.
+type quietLog struct{}
+
+func (quietLog) Debugf(string, ...any)   {}
+func (quietLog) Infof(string, ...any)    {}
+func (quietLog) Warningf(string, ...any) {}
+func (quietLog) Errorf(string, ...any)   {}
+func (quietLog) Debug(string)            {}
+func (quietLog) Info(string)             {}
+func (quietLog) Warning(string)          {}
+func (quietLog) Error(string)            {}
+
 func dialSTOMP(ctx context.Context, e *Endpoint) (*stomp.Conn, error) {
 	opts := []func(*stomp.Conn) error{
 		stomp.ConnOpt.HeartBeat(0, 0),
+		stomp.ConnOpt.Logger(quietLog{}),
 		stomp.ConnOpt.Host(e.Host),
 		stomp.ConnOpt.AcceptVersion(stomp.V12, stomp.V11),
 		stomp.ConnOpt.ReadChannelCapacity(4096),

@@ -39,10 +39,10 @@ type Endpoint struct {
 	Accept      string // "" means none
 
 	// MQTT.
-	Inflight int // QoS>0 publishes in flight (inflight=N); 0 means 1000, and never above the server's Receive Maximum
-	QoS     byte // 0, 1 or 2
-	Version byte // 3 (3.1.1, the default) or 5
-	Paho    bool // client=paho: the paho.mqtt.golang client (3.1.1 only) instead of the built-in one
+	Inflight int  // QoS>0 publishes in flight (inflight=N); 0 means 1000, and never above the server's Receive Maximum
+	QoS      byte // 0, 1 or 2
+	Version  byte // 3 (3.1.1, the default) or 5
+	Paho     bool // client=paho: the paho.mqtt.golang client (3.1.1 only) instead of the built-in one
 
 	// STOMP.
 	Ack        string // "auto" (default) or "client-individual"
