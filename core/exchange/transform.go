@@ -73,11 +73,22 @@ func (d *Delivery) Transformed(ctx context.Context) (*message.Message, error) {
 	if d.c == nil {
 		return d.Msg, nil
 	}
+	return d.TransformedFor(ctx, d.c.opts.Receiver)
+}
+
+// TransformedFor is Transformed for a receiver other than the consumer's
+// own: a front-end whose one consumer serves several subscriptions, each
+// with its own Accept (an MQTT session queue), names the one this
+// delivery is for. r.Queue is set to the delivery's queue. The caller
+// checks r with CheckReceiver when the subscription is made.
+func (d *Delivery) TransformedFor(ctx context.Context, r Receiver) (*message.Message, error) {
+	if d.c == nil {
+		return d.Msg, nil
+	}
 	t := d.c.q.x.cfg.Transformer
 	if t == nil {
 		return d.Msg, nil
 	}
-	r := d.c.opts.Receiver
 	r.Queue = d.Queue
 	m, err := t.Transform(ctx, d.Msg, r)
 	if err == nil && m != nil {

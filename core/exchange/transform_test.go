@@ -114,3 +114,32 @@ func TestTransformedDropped(t *testing.T) {
 		t.Fatalf("queue %+v", st)
 	}
 }
+
+// TestTransformedFor: one consumer, a receiver per delivery.
+func TestTransformedFor(t *testing.T) {
+	x := newExchange(t, exchange.Config{Transformer: upper{}})
+	declare(t, x, "q", exchange.QueueConfig{}, "t")
+	var s, dead sink
+	consume(t, x, "q", &s, exchange.ConsumerOptions{Credit: 10, Receiver: exchange.Receiver{Accept: "fail"}})
+	consume(t, x, "$dlq", &dead, exchange.ConsumerOptions{Credit: 10, AutoAck: true})
+	publish(t, x, msg("t", "a"))
+	publish(t, x, msg("t", "b"))
+	ds := s.deliveries()
+	if len(ds) != 2 {
+		t.Fatalf("%d deliveries", len(ds))
+	}
+	m, err := ds[0].TransformedFor(context.Background(), exchange.Receiver{Protocol: message.ProtocolMQTT, Accept: "upper"})
+	if err != nil || string(m.Body) != "A" {
+		t.Fatalf("upper: %v %v", m, err)
+	}
+	if _, err := ds[1].TransformedFor(context.Background(), exchange.Receiver{Accept: "fail"}); err == nil {
+		t.Fatal("failing transform returned no error")
+	}
+	if dl := dead.last(t).Msg.Annotations.DeadLetter; dl == nil || dl.Reason != "transform" || dl.Queue != "q" {
+		t.Fatalf("dead letter %+v", dl)
+	}
+	m, err = ds[0].TransformedFor(context.Background(), exchange.Receiver{})
+	if err != nil || m != ds[0].Msg {
+		t.Fatalf("no accept: %v %v", m, err)
+	}
+}
