@@ -12,12 +12,46 @@ STATICCHECK_VERSION := v0.8.2
 # Extra arguments for `make run`, e.g. make run ARGS='--log-level debug'.
 ARGS ?=
 
-.PHONY: all build run test peers vet fmt-check fuzz bench lint imports-check tidy-check check clean
+.PHONY: all build plugins proto proto-tools run test peers vet fmt-check fuzz bench lint imports-check tidy-check check clean
 
 all: build
 
-build:
+build: plugins
 	$(GO) build -ldflags "$(LDFLAGS)" -o $(BIN) ./cmd/rosetta
+
+# Example transformer plugins, one binary each in bin/plugins/ (every main
+# package under plugins/). Configure the broker with the binary's path and
+# its sha256sum.
+PLUGINS := $(patsubst plugins/%/,%,$(sort $(dir $(wildcard plugins/*/main.go))))
+plugins:
+	@mkdir -p bin/plugins
+	$(foreach p,$(PLUGINS),$(GO) build -o bin/plugins/$(p) ./plugins/$(p) &&) true
+
+# Regenerate transform/plugin/pluginpb from the .proto with pinned tools,
+# installed by `go install` into bin/tools/<tool>-<version>/ (a new pin
+# installs afresh; no protoc, no network once installed). The generated
+# code is committed; TestGeneratedUpToDate in transform/plugin checks it.
+TOOLS                      := $(CURDIR)/bin/tools
+BUF_VERSION                := v1.75.0
+PROTOC_GEN_GO_VERSION      := v1.36.12
+PROTOC_GEN_GO_GRPC_VERSION := v1.6.2
+BUF                := $(TOOLS)/buf-$(BUF_VERSION)/buf
+PROTOC_GEN_GO      := $(TOOLS)/protoc-gen-go-$(PROTOC_GEN_GO_VERSION)/protoc-gen-go
+PROTOC_GEN_GO_GRPC := $(TOOLS)/protoc-gen-go-grpc-$(PROTOC_GEN_GO_GRPC_VERSION)/protoc-gen-go-grpc
+
+$(BUF):
+	GOBIN=$(dir $@) $(GO) install github.com/bufbuild/buf/cmd/buf@$(BUF_VERSION)
+$(PROTOC_GEN_GO):
+	GOBIN=$(dir $@) $(GO) install google.golang.org/protobuf/cmd/protoc-gen-go@$(PROTOC_GEN_GO_VERSION)
+$(PROTOC_GEN_GO_GRPC):
+	GOBIN=$(dir $@) $(GO) install google.golang.org/grpc/cmd/protoc-gen-go-grpc@$(PROTOC_GEN_GO_GRPC_VERSION)
+
+proto-tools: $(BUF) $(PROTOC_GEN_GO) $(PROTOC_GEN_GO_GRPC)
+
+proto: proto-tools
+	cd transform/plugin/proto && $(BUF) lint && \
+	PATH="$(dir $(PROTOC_GEN_GO)):$(dir $(PROTOC_GEN_GO_GRPC)):$$PATH" $(BUF) generate
+	sha256sum transform/plugin/proto/rosetta/transform/v1/transform.proto | cut -d' ' -f1 > transform/plugin/pluginpb/transform.proto.sha256
 
 run: build
 	$(BIN) serve $(ARGS)
