@@ -70,6 +70,8 @@ type statsCollector struct {
 
 	connections, messagesIn, messagesOut, dropped *prometheus.Desc
 	unroutable, expired, deadLettered             *prometheus.Desc
+	pagedOut, pagedIn, pageLoadErrors             *prometheus.Desc
+	transformFailed                               *prometheus.Desc
 	retained, queues, queueDepth, queuesOmitted   *prometheus.Desc
 	mqttQoS0Dropped, mqttRejected                 *prometheus.Desc
 	mqttPacketsIn, mqttPacketsOut                 *prometheus.Desc
@@ -96,6 +98,10 @@ func newStatsCollector(b broker, m mqttFrontEnd, s stompFrontEnd, am amqpFrontEn
 		messagesIn:      d("rosetta_messages_in_total", "Messages published into the exchange, by origin protocol.", "protocol"),
 		messagesOut:     d("rosetta_messages_out_total", "Deliveries handed to consumers, by consumer protocol.", "protocol"),
 		dropped:         d("rosetta_messages_dropped_total", "Messages dropped by the exchange, by reason.", "reason"),
+		pagedOut:        d("rosetta_paged_out_total", "Persisted messages whose body was left to the store because their queue was over queues.resident_bytes."),
+		pagedIn:         d("rosetta_paged_in_total", "Reads of a paged-out message back from the store."),
+		pageLoadErrors:  d("rosetta_page_load_errors_total", "Paged-out messages the store could not give back (dropped)."),
+		transformFailed: d("rosetta_transform_dead_lettered_total", "Deliveries dead-lettered because their payload transformation failed."),
 		unroutable:      d("rosetta_messages_unroutable_total", "Messages published to an address no queue is bound to."),
 		expired:         d("rosetta_messages_expired_total", "Messages whose TTL ran out in a queue."),
 		deadLettered:    d("rosetta_messages_dead_lettered_total", "Messages moved to a dead-letter queue."),
@@ -127,6 +133,7 @@ func (c *statsCollector) Describe(ch chan<- *prometheus.Desc) {
 		c.retained, c.queues, c.queueDepth, c.queuesOmitted, c.mqttQoS0Dropped, c.mqttRejected,
 		c.mqttPacketsIn, c.mqttPacketsOut, c.mqttBytesIn, c.mqttBytesOut,
 		c.accepted, c.framesIn, c.framesOut, c.bytesIn, c.bytesOut, c.protocolErrors, c.slowConsumers, c.sourceUp, c.lossy,
+		c.pagedOut, c.pagedIn, c.pageLoadErrors, c.transformFailed,
 	} {
 		ch <- d
 	}
@@ -185,6 +192,10 @@ func (c *statsCollector) collectExchange(ch chan<- prometheus.Metric) {
 	c.emit(ch, c.expired, prometheus.CounterValue, float64(s.Expired))
 	c.emit(ch, c.deadLettered, prometheus.CounterValue, float64(s.DeadLetter))
 	c.emit(ch, c.retained, prometheus.GaugeValue, float64(s.Retained))
+	c.emit(ch, c.pagedOut, prometheus.CounterValue, float64(s.PagedOut))
+	c.emit(ch, c.pagedIn, prometheus.CounterValue, float64(s.PagedIn))
+	c.emit(ch, c.pageLoadErrors, prometheus.CounterValue, float64(s.PageLoadErrors))
+	c.emit(ch, c.transformFailed, prometheus.CounterValue, float64(s.TransformFailed))
 
 	qs := c.broker.Queues()
 	c.emit(ch, c.queues, prometheus.GaugeValue, float64(len(qs)))

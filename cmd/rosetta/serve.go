@@ -204,6 +204,7 @@ func exchangeConfig(cfg config.Config, log *slog.Logger) exchange.Config {
 		Logger:            log.With("component", "exchange"),
 		DisableAutoCreate: !q.AutoCreate,
 		DeadLetterExpired: q.DeadLetterExpired,
+		ResidentBytes:     q.ResidentBytes,
 		// Queues created on demand are durable (DESIGN.md §4) when there
 		// is a disk to keep them on; with the memory engine a durable
 		// queue would promise what it cannot keep.

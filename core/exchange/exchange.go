@@ -239,6 +239,8 @@ type Stats struct {
 	// TransformFailed counts deliveries dead-lettered because their
 	// transformation failed (Delivery.Transformed).
 	TransformFailed uint64
+	// Paging counters (paging.go).
+	PagedOut, PagedIn, PageLoadErrors uint64
 }
 
 // Stats returns a snapshot of the counters.
@@ -253,6 +255,9 @@ func (x *Exchange) Stats() Stats {
 		Retained:   x.retained.len(),
 
 		TransformFailed: x.transformFailed.Load(),
+		PagedOut:        x.pagedOut.Load(),
+		PagedIn:         x.pagedIn.Load(),
+		PageLoadErrors:  x.loadErrors.Load(),
 	}
 	for i := range x.dropped {
 		s.Dropped[dropReasonNames[i]] = x.dropped[i].Load()

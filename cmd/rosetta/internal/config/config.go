@@ -216,6 +216,10 @@ type Queues struct {
 	AutoCreate bool `yaml:"auto_create"`
 	// DeadLetterExpired dead-letters expired messages instead of dropping.
 	DeadLetterExpired bool `yaml:"dead_letter_expired"`
+	// ResidentBytes of message data a queue keeps in memory before its
+	// further persisted messages are paged out to the store: 0 means the
+	// exchange default (64 MiB), negative never pages.
+	ResidentBytes int64 `yaml:"resident_bytes"`
 }
 
 // Storage configures the store (DESIGN.md §7). The sizes and counts

@@ -107,7 +107,7 @@ amqp:
   idle_timeout: 0s
   connect_timeout: 3s
   write_timeout: 5s
-queues: {max_length: 10, max_bytes: 4096, overflow: reject-publish, ttl: 1m, max_deliveries: 3, dead_letter: "dead", auto_create: false, dead_letter_expired: true}
+queues: {max_length: 10, max_bytes: 4096, overflow: reject-publish, ttl: 1m, max_deliveries: 3, dead_letter: "dead", auto_create: false, dead_letter_expired: true, resident_bytes: 1048576}
 shutdown_timeout: 3s
 log: {level: debug, format: json}
 `
@@ -130,7 +130,7 @@ log: {level: debug, format: json}
 			ConnectTimeout: 2 * time.Second, WriteTimeout: 4 * time.Second},
 		AMQP: AMQP{MaxFrameSize: 4096, MaxMessageSize: 65536, MaxSessions: 4, MaxLinks: 16, SessionWindow: 100, LinkCredit: 50,
 			MaxPending: 200, IdleTimeout: 0, ConnectTimeout: 3 * time.Second, WriteTimeout: 5 * time.Second},
-		Queues:          Queues{10, 4096, RejectPublish, time.Minute, 3, "dead", false, true},
+		Queues:          Queues{10, 4096, RejectPublish, time.Minute, 3, "dead", false, true, 1 << 20},
 		ShutdownTimeout: 3 * time.Second,
 		Log:             Log{Level: "debug", Format: FormatJSON},
 	}
