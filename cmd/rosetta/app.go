@@ -12,6 +12,7 @@ import (
 	"sync/atomic"
 	"time"
 
+	"github.com/rosettamq/rosetta/cmd/rosetta/internal/admin"
 	"github.com/rosettamq/rosetta/cmd/rosetta/internal/config"
 	"github.com/rosettamq/rosetta/core/exchange"
 	"github.com/rosettamq/rosetta/protocols/amqp"
@@ -79,10 +80,15 @@ type app struct {
 	reloadC <-chan os.Signal
 	reload  func() error
 
+	// admin serves /api/v1/ and the dashboard at /; nil means neither.
+	// Set before run.
+	admin adminAPI
+
 	ready atomic.Bool // listeners are up and shutdown has not begun
 
 	// Set by start, read by run and shutdown on the same goroutine.
-	listeners []net.Listener // the protocol listeners, closed first on shutdown
+	listeners []net.Listener   // the protocol listeners, closed first on shutdown
+	bound     []admin.Listener // every bound listener, set before any is served
 	http      *http.Server
 	wg        sync.WaitGroup // one per serving goroutine
 	errc      chan error     // a serving goroutine that stopped unexpectedly
@@ -101,6 +107,7 @@ func (a *app) run(ctx context.Context) error {
 		return errors.Join(err, a.shutdown())
 	}
 	a.ready.Store(true)
+	stopSampler := a.startSampler()
 	a.log.Info("rosetta ready")
 	var cause error
 loop:
@@ -119,6 +126,7 @@ loop:
 			}
 		}
 	}
+	stopSampler()
 	err := a.shutdown()
 	if err == nil && cause == nil {
 		a.log.Info("rosetta stopped")
@@ -144,6 +152,9 @@ func (a *app) start() error {
 			return fmt.Errorf("listener %s: %w", l.Name, err)
 		}
 		ls = append(ls, bound{l.Name, nl})
+	}
+	for _, b := range ls {
+		a.bound = append(a.bound, admin.Listener{Name: b.name, Addr: b.l.Addr().String()})
 	}
 	for _, b := range ls {
 		// One parseable line per listener with the address actually
@@ -234,6 +245,9 @@ func (a *app) handler() http.Handler {
 	mux.Handle("/mqtt", a.mqtt)
 	mux.Handle("/stomp", a.stomp)
 	mux.Handle("/amqp", a.amqp)
+	if a.admin != nil {
+		mux.Handle("/", a.admin) // /api/v1/ and the dashboard
+	}
 	return mux
 }
 

@@ -11,11 +11,13 @@ import (
 	"log/slog"
 	"os"
 	"os/signal"
+	"sync"
 	"syscall"
 	"time"
 
 	"github.com/rosettamq/rosetta/cmd/rosetta/internal/config"
 	"github.com/rosettamq/rosetta/core/auth"
+	"github.com/rosettamq/rosetta/core/conns"
 	"github.com/rosettamq/rosetta/core/exchange"
 	"github.com/rosettamq/rosetta/protocols/amqp"
 	"github.com/rosettamq/rosetta/protocols/mqtt"
@@ -152,15 +154,22 @@ func serve(ctx context.Context, cfg config.Config, o config.Overrides, environ [
 	// stomp.New and amqp.New only check their configuration and start
 	// nothing, so they go first: when a constructor fails, only the
 	// exchange runs.
-	stompSrv, err := stomp.New(stompConfig(cfg, ex, authSvc, tlsCfg, log))
+	reg := conns.New() // the open connections, for the admin API
+	sc := stompConfig(cfg, ex, authSvc, tlsCfg, log)
+	sc.Conns = reg
+	stompSrv, err := stomp.New(sc)
 	if err != nil {
 		return closeExchange(fmt.Errorf("stomp: %w", err))
 	}
-	amqpSrv, err := amqp.New(amqpConfig(cfg, ex, authSvc, tlsCfg, log))
+	ac := amqpConfig(cfg, ex, authSvc, tlsCfg, log)
+	ac.Conns = reg
+	amqpSrv, err := amqp.New(ac)
 	if err != nil {
 		return closeExchange(fmt.Errorf("amqp: %w", err))
 	}
-	srv, err := mqtt.New(mqttConfig(cfg, ex, authSvc, tlsCfg, log))
+	mc := mqttConfig(cfg, ex, authSvc, tlsCfg, log)
+	mc.Conns = reg
+	srv, err := mqtt.New(mc)
 	if err != nil {
 		return closeExchange(fmt.Errorf("mqtt: %w", err))
 	}
@@ -191,6 +200,19 @@ func serve(ctx context.Context, cfg config.Config, o config.Overrides, environ [
 			"users", len(next.Auth.Users), "anonymous", next.AnonymousAllowed())
 		return nil
 	}
+	// POST /api/v1/reload runs the same reload; one at a time.
+	var reloadMu sync.Mutex
+	reload := a.reload
+	a.reload = func() error {
+		reloadMu.Lock()
+		defer reloadMu.Unlock()
+		return reload()
+	}
+	adm, err := newAdmin(cfg, ex, authSvc, reg, a, a.reload)
+	if err != nil {
+		return closeExchange(fmt.Errorf("admin: %w", err))
+	}
+	a.admin = adm
 	return a.run(ctx)
 }
 

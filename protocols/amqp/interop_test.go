@@ -245,11 +245,16 @@ func TestOutcomes(t *testing.T) {
 
 	send(t, snd, goamqp.NewMessage([]byte("release")))
 	m := recv(t, r)
+	if m.Header == nil || !m.Header.FirstAcquirer {
+		t.Fatalf("first delivery: header %+v, want first-acquirer true", m.Header)
+	}
 	if err := r.ReleaseMessage(ctxT(t), m); err != nil {
 		t.Fatal(err)
 	}
 	m = recv(t, r)
-	if string(m.GetData()) != "release" || m.Header != nil && m.Header.DeliveryCount != 0 {
+	// Released: not a failed attempt (§3.4.4), but no longer a first
+	// acquisition (§3.2.1).
+	if string(m.GetData()) != "release" || m.Header != nil && (m.Header.DeliveryCount != 0 || m.Header.FirstAcquirer) {
 		t.Fatalf("after release: %q %+v", m.GetData(), m.Header)
 	}
 	if err := r.ModifyMessage(ctxT(t), m, &goamqp.ModifyMessageOptions{DeliveryFailed: true}); err != nil {

@@ -438,6 +438,14 @@ func appendHeaderValue(dst []byte, v message.Value) []byte {
 type egress struct {
 	// DeliveryCount is the delivery's failed attempts (header.delivery-count).
 	DeliveryCount uint32
+	// FirstDelivery says the message was never handed out before: header
+	// first-acquirer is then true, "this message has not been acquired by
+	// any other link" (§3.2.1). Otherwise (released earlier, or recovered
+	// after a restart that lost its settlement) it is false, "MAY have
+	// previously been acquired": AMQP's redelivered signal. The
+	// publisher's first-acquirer says nothing about this broker's
+	// deliveries, so it is not forwarded.
+	FirstDelivery bool
 	// To renders the message's address as properties.to when the bare
 	// message is built rather than forwarded; nil leaves to out.
 	To   func(address.Address) string
@@ -501,7 +509,7 @@ func appendMessage(dst []byte, m *message.Message, e egress) ([]byte, error) {
 func appendHeader(dst []byte, m *message.Message, e egress) ([]byte, error) {
 	h := amqpmsg.Header{
 		Durable:       m.Durable,
-		FirstAcquirer: m.FirstAcquirer,
+		FirstAcquirer: e.FirstDelivery,
 		DeliveryCount: e.DeliveryCount,
 	}
 	if m.Priority != message.DefaultPriority {

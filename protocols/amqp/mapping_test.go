@@ -217,8 +217,10 @@ func TestMapIngressGolden(t *testing.T) {
 	if !bytes.Equal(out.Bare, am.Bare) {
 		t.Fatalf("bare message changed")
 	}
+	// first-acquirer is the broker's own (egress.FirstDelivery, false in
+	// decodeOut), never the publisher's.
 	check("out header", out.Header, &amqpmsg.Header{Durable: true, Priority: encoding.Some[uint8](6),
-		TTL: encoding.Some[uint32](5000), FirstAcquirer: true})
+		TTL: encoding.Some[uint32](5000)})
 	check("out annotations", out.MessageAnnotations, encoding.Map{
 		{Key: encoding.Symbol("x-origin-protocol"), Value: "amqp"},
 		{Key: encoding.Symbol("x-origin-client-id"), Value: "c-amqp"},

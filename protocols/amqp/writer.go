@@ -305,6 +305,7 @@ func (w *writer) delivery(s *session, l *link, d *exchange.Delivery, p progress)
 		}
 		w.lost = 0
 		e := egress{
+			FirstDelivery: !d.Redelivered,
 			DeliveryCount: uint32(d.DeliveryCount),
 			To:            l.toFn,
 			Lost:          lossSink{&w.lost},

@@ -83,14 +83,14 @@ type messagesJSON struct {
 }
 
 type memoryJSON struct {
-	RSS        uint64 `json:"rss_bytes"`        // resident set size; 0 where unknown
-	Total      uint64 `json:"total_bytes"`      // mapped by the Go runtime
-	Heap       uint64 `json:"heap_bytes"`       // live and unswept heap objects
-	HeapGoal   uint64 `json:"heap_goal_bytes"`  // the next GC's target
-	Goroutines uint64 `json:"goroutines"`       // running now
-	GCCycles   uint64 `json:"gc_cycles"`        // completed since start
-	Limit      int64  `json:"memory_limit"`     // GOMEMLIMIT; math.MaxInt64 when unset
-	CPUs       int    `json:"gomaxprocs"`       // Ps
+	RSS        uint64 `json:"rss_bytes"`       // resident set size; 0 where unknown
+	Total      uint64 `json:"total_bytes"`     // mapped by the Go runtime
+	Heap       uint64 `json:"heap_bytes"`      // live and unswept heap objects
+	HeapGoal   uint64 `json:"heap_goal_bytes"` // the next GC's target
+	Goroutines uint64 `json:"goroutines"`      // running now
+	GCCycles   uint64 `json:"gc_cycles"`       // completed since start
+	Limit      int64  `json:"memory_limit"`    // GOMEMLIMIT; math.MaxInt64 when unset
+	CPUs       int    `json:"gomaxprocs"`      // Ps
 }
 
 type storeJSON struct {
