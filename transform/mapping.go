@@ -88,6 +88,8 @@ func parseRedactPath(p string) ([]selector, error) {
 	var out []selector
 	for i := 0; i < len(p); {
 		switch {
+		case strings.HasPrefix(p[i:], ".["):
+			i++ // jq writes .["key"] and .[] too
 		case strings.HasPrefix(p[i:], "[]"):
 			out = append(out, selector{each: true})
 			i += 2
