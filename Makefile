@@ -78,6 +78,12 @@ fuzz:
 bench:
 	$(GO) test -run '^$$' -bench . -benchmem ./...
 
+# The same `rosetta bench` scenarios against Mosquitto, RabbitMQ and
+# Rosetta (installs the first two from Debian when missing); QUICK=1 for
+# a short smoke run, ROUNDS=N for more rounds. See docs/benchmarks.md.
+compare: build
+	integration/bench/compare.sh
+
 lint: vet imports-check
 	$(GO) run honnef.co/go/tools/cmd/staticcheck@$(STATICCHECK_VERSION) ./...
 
