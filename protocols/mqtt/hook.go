@@ -67,9 +67,10 @@ type conn struct {
 
 // subDecision is our verdict on one filter of a SUBSCRIBE.
 type subDecision struct {
-	allow bool
-	code  byte // the MQTT 5 reason code when refused
-	pf    parsedFilter
+	allow  bool
+	code   byte // the MQTT 5 reason code when refused
+	pf     parsedFilter
+	accept string // the SUBSCRIBE's accept user property (MQTT 5)
 }
 
 func (c *conn) decision(filter string) (subDecision, bool) {
@@ -505,6 +506,10 @@ func (h *gateway) OnSubscribe(cl *mochi.Client, pk packets.Packet) packets.Packe
 	ss.beginSubscribe()
 	decisions := make(map[string]subDecision, len(pk.Filters))
 	added := 0
+	accept := ""
+	if c.v5 {
+		accept = acceptOf(pk)
+	}
 	for _, f := range pk.Filters {
 		if _, dup := decisions[f.Filter]; dup {
 			continue
@@ -512,6 +517,10 @@ func (h *gateway) OnSubscribe(cl *mochi.Client, pk packets.Packet) packets.Packe
 		var d subDecision
 		pf, err := parseFilter(f.Filter)
 		n, exists := ss.subscriptionCount(f.Filter)
+		var aerr error
+		if err == nil {
+			aerr = ss.checkAccept(accept, pf)
+		}
 		switch {
 		case err != nil:
 			d.code = packets.ErrTopicFilterInvalid.Code
@@ -519,8 +528,13 @@ func (h *gateway) OnSubscribe(cl *mochi.Client, pk packets.Packet) packets.Packe
 			d.code = packets.ErrNotAuthorized.Code
 		case !exists && n+added >= h.srv.cfg.MaxSubscriptions:
 			d.code = packets.ErrQuotaExceeded.Code
+		case aerr != nil:
+			// "The SUBSCRIBE is valid but the Server does not accept it"
+			// (MQTT 5 §3.9.3): a format nobody can produce.
+			err = aerr
+			d.code = packets.ErrImplementationSpecificError.Code
 		default:
-			d.allow, d.pf = true, pf
+			d.allow, d.pf, d.accept = true, pf, accept
 			if !exists {
 				added++
 			}
@@ -565,7 +579,7 @@ func (h *gateway) OnSubscribed(cl *mochi.Client, pk packets.Packet, reasonCodes 
 		if !ok || !d.allow {
 			continue
 		}
-		code, retained := ss.subscribe(c, f, reasonCodes[i], d.pf)
+		code, retained := ss.subscribe(c, f, reasonCodes[i], d.pf, d.accept)
 		if code != 0 {
 			// mochi has recorded the subscription; take it back.
 			h.srv.mochi.Topics.Unsubscribe(f.Filter, cl.ID)

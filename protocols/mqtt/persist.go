@@ -64,6 +64,7 @@ type subRecord struct {
 	NoLocal bool   `json:"no_local,omitempty"`
 	RAP     bool   `json:"rap,omitempty"`
 	ID      int    `json:"id,omitempty"`
+	Accept  string `json:"accept,omitempty"`
 }
 
 func decodeSessionRecord(b []byte) (sessionRecord, error) {
@@ -90,7 +91,7 @@ func (ss *session) recordLocked() sessionRecord {
 		r.Offline = ss.offlineAt
 	}
 	for _, s := range ss.subs {
-		r.Subs = append(r.Subs, subRecord{Filter: s.filter, QoS: s.qos, NoLocal: s.noLocal, RAP: s.rap, ID: s.id})
+		r.Subs = append(r.Subs, subRecord{Filter: s.filter, QoS: s.qos, NoLocal: s.noLocal, RAP: s.rap, ID: s.id, Accept: s.accept})
 	}
 	return r
 }
@@ -151,7 +152,14 @@ func (ss *session) restore(c *conn, rec sessionRecord) {
 		}
 		sub := &subscription{
 			filter: sr.Filter, kind: pf.kind, pattern: pf.pattern, queue: pf.queue,
-			qos: min(sr.QoS, 2), noLocal: sr.NoLocal, rap: sr.RAP, id: sr.ID,
+			qos: min(sr.QoS, 2), noLocal: sr.NoLocal, rap: sr.RAP, id: sr.ID, accept: sr.Accept,
+		}
+		if err := ss.checkAccept(sr.Accept, pf); err != nil {
+			// Kept as asked for: with a transformer its deliveries fail
+			// and are dead-lettered (reason transform) until the format
+			// is configured again or the client subscribes anew; with
+			// none they go untransformed.
+			ss.log.Warn("persisted subscription asks for an unknown format", "filter", sr.Filter, "accept", sr.Accept, "error", err)
 		}
 		ss.mu.Lock()
 		ss.subs[sr.Filter] = sub

@@ -76,8 +76,9 @@ type subscription struct {
 	queue   string // shared or queue subscriptions: the queue consumed
 	qos     byte   // granted
 	noLocal bool
-	rap     bool // Retain As Published
-	id      int  // Subscription Identifier, 0 when none
+	rap     bool   // Retain As Published
+	id      int    // Subscription Identifier, 0 when none
+	accept  string // payload format asked for (user property accept, MQTT 5); "" none
 }
 
 // consumer is one core consumer of the session: on its own queue, a
@@ -474,7 +475,7 @@ func (ss *session) deleteQueue() error {
 // failure reason code (0 on success), and whether the retained messages
 // matching it are to be sent (MQTT-3.3.1-9, MQTT-3.3.1-10,
 // MQTT-3.3.1-11; never for shared subscriptions, MQTT 5 §4.8.2).
-func (ss *session) subscribe(c *conn, ps packets.Subscription, granted byte, pf parsedFilter) (byte, bool) {
+func (ss *session) subscribe(c *conn, ps packets.Subscription, granted byte, pf parsedFilter, accept string) (byte, bool) {
 	sub := &subscription{
 		filter:  ps.Filter,
 		kind:    pf.kind,
@@ -484,6 +485,7 @@ func (ss *session) subscribe(c *conn, ps packets.Subscription, granted byte, pf 
 		noLocal: ps.NoLocal,
 		rap:     ps.RetainAsPublished,
 		id:      ps.Identifier,
+		accept:  accept,
 	}
 	ss.mu.Lock()
 	if ss.ended {
@@ -735,7 +737,7 @@ func (ss *session) flush(w *writer) bool {
 			return true
 		}
 		m := it.d.Msg
-		qos, retain, ids, ok := ss.egressLocked(it, c.v5)
+		qos, retain, ids, accept, ok := ss.egressLocked(it, c.v5)
 		if !ok || m.Expired(now) {
 			// No subscription wants it any more (unsubscribed, no-local), or
 			// it expired on the way (MQTT-3.3.2-5): it is done with.
@@ -749,6 +751,27 @@ func (ss *session) flush(w *writer) bool {
 			return true
 		}
 		ss.pending = ss.pending[1:]
+		ss.mu.Unlock()
+		m, err := ss.transformed(it, accept)
+		if err != nil {
+			// Dead-lettered or dropped for this receiver, and settled:
+			// nothing is sent, no inflight slot is taken, the credit
+			// comes back.
+			c.log.Debug("delivery not sent", "queue", it.d.Queue, "error", err)
+			ss.settle(it.c, it.d, exchange.Accepted)
+			continue
+		}
+		ss.mu.Lock()
+		if ss.w != w || it.c.closed || ss.ended {
+			// Taken over or closed while transforming: as for a lost
+			// connection below, the delivery waits for the next writer
+			// (a closed consumer has released it).
+			if !it.c.closed && !ss.ended {
+				ss.pending = slices.Insert(ss.pending, 0, it)
+			}
+			ss.mu.Unlock()
+			return false
+		}
 		pk, lost := publishFromMessage(m, qos, retain, c.v5, now)
 		if lost != 0 {
 			ss.srv.lossy.Add(1)
@@ -782,7 +805,7 @@ func (ss *session) flush(w *writer) bool {
 				}
 			}
 		}
-		err := c.cl.WritePacket(pk)
+		err = c.cl.WritePacket(pk)
 		var code packets.Code
 		switch {
 		case err == nil:
@@ -820,15 +843,19 @@ func (ss *session) flush(w *writer) bool {
 // publish QoS, the highest granted QoS of the matching subscriptions), the
 // RETAIN flag and the Subscription Identifiers (MQTT-3.3.4-3: one copy
 // carries all of them). ok is false when no subscription wants it.
-func (ss *session) egressLocked(it item, v5 bool) (qos byte, retain bool, ids []int, ok bool) {
+func (ss *session) egressLocked(it item, v5 bool) (qos byte, retain bool, ids []int, accept string, ok bool) {
 	m := it.d.Msg
 	o := m.Annotations.Origin
 	local := o.Protocol == message.ProtocolMQTT && o.ClientID == ss.clientID
 	var maxQoS byte
 	var rap bool
+	var chosen *subscription // whose accept applies: see acceptWins
 	consider := func(s *subscription) {
 		if s.noLocal && local {
 			return // MQTT-3.8.3-3
+		}
+		if !ok || acceptWins(s, chosen) {
+			chosen = s
 		}
 		ok = true
 		maxQoS = max(maxQoS, s.qos)
@@ -847,7 +874,7 @@ func (ss *session) egressLocked(it item, v5 bool) (qos byte, retain bool, ids []
 		consider(s)
 	}
 	if !ok {
-		return 0, false, nil, false
+		return 0, false, nil, "", false
 	}
 	if len(ids) > 1 {
 		slices.Sort(ids)
@@ -857,7 +884,7 @@ func (ss *session) egressLocked(it item, v5 bool) (qos byte, retain bool, ids []
 	// caused by a new subscription; otherwise MQTT-3.3.1-12 (5): only with
 	// Retain As Published, and never for 3.1.1 (MQTT-3.3.1-9 of 3.1.1).
 	retain = m.Annotations.RetainedDelivery || (v5 && rap && m.Annotations.Retain)
-	return qos, retain, ids, true
+	return qos, retain, ids, chosen.accept, true
 }
 
 // publishQoS is the QoS a message was published with: MQTT's own, or for
