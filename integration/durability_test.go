@@ -1,6 +1,7 @@
 package integration
 
 import (
+	"context"
 	"fmt"
 	"regexp"
 	"slices"
@@ -11,6 +12,7 @@ import (
 	"testing"
 	"time"
 
+	goamqp "github.com/Azure/go-amqp"
 	mqtt "github.com/eclipse/paho.mqtt.golang"
 	"github.com/go-stomp/stomp/v3"
 )
@@ -144,7 +146,7 @@ func (l *ledger) check(t *testing.T) {
 			t.Errorf("publisher %s: messages out of order after the restart: %v", pub, head(seqs))
 		}
 	}
-	for _, p := range []string{"m", "s"} {
+	for _, p := range []string{"m", "s", "a"} {
 		conf, pubd := 0, 0
 		for k := range l.confirmed {
 			if k[:1] == p {
@@ -157,7 +159,7 @@ func (l *ledger) check(t *testing.T) {
 			}
 		}
 		t.Logf("%s: %d published, %d confirmed; duplicates (delivered before the crash, consumer ack not durable): %d",
-			map[string]string{"m": "mqtt", "s": "stomp"}[p], pubd, conf, dups[p])
+			map[string]string{"m": "mqtt", "s": "stomp", "a": "amqp"}[p], pubd, conf, dups[p])
 	}
 }
 
@@ -169,13 +171,15 @@ func head[T any](s []T) []T {
 }
 
 // TestCrashNoConfirmedLoss publishes durable messages at full speed from
-// paho v3 (QoS 1, to $queue/crash-mqtt) and go-stomp (persistent:true
-// with a receipt, to /queue/crash-stomp) while a consumer of each queue
-// acknowledges, SIGKILLs the broker after a number of confirms, restarts
-// it on the same data directory and drains both queues. Every confirmed
-// message must have been delivered, before the crash or after; a STOMP
-// ACK whose transaction got its RECEIPT must not come back; what comes
-// back carries DUP / redelivered:true, once, in publish order.
+// paho v3 (QoS 1, to $queue/crash-mqtt), go-stomp (persistent:true with a
+// receipt, to /queue/crash-stomp) and go-amqp (header.durable, unsettled:
+// the accepted disposition is the confirm, to /queues/crash-amqp) while a
+// consumer of each queue acknowledges, SIGKILLs the broker after a number
+// of confirms, restarts it on the same data directory and drains the
+// queues. Every confirmed message must have been delivered, before the
+// crash or after; a STOMP ACK whose transaction got its RECEIPT must not
+// come back; what comes back carries DUP / redelivered:true /
+// first-acquirer false, once, in publish order.
 func TestCrashNoConfirmedLoss(t *testing.T) {
 	for _, killAfter := range []int{100, 1000, 3000} {
 		t.Run(fmt.Sprintf("kill-after-%d", killAfter), func(t *testing.T) {
@@ -215,6 +219,23 @@ func crashRun(t *testing.T, killAfter int) {
 		t.Fatal(err)
 	}
 	wg.Go(func() { stompAcker(sc, ssub, l) })
+	ar := amqpReceiver(t, amqpSession(t, b), "/queues/crash-amqp", &goamqp.ReceiverOptions{Credit: 64})
+	wg.Go(func() {
+		for {
+			m, err := ar.Receive(context.Background(), nil)
+			if err != nil {
+				return // the broker is gone
+			}
+			l.seenPre(string(m.GetData()))
+			time.Sleep(crashConsumerPause)
+			ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+			err = ar.AcceptMessage(ctx, m)
+			cancel()
+			if err != nil {
+				return
+			}
+		}
+	})
 
 	// Publishers.
 	for i := range crashPublishers {
@@ -233,6 +254,26 @@ func crashRun(t *testing.T, killAfter int) {
 				l.sent(k, ok)
 				if !ok {
 					return // the broker is gone
+				}
+				confirms.Add(1)
+			}
+		})
+		apub := "a" + strconv.Itoa(i)
+		asnd := amqpSender(t, amqpSession(t, b), "/queues/crash-amqp", nil)
+		wg.Go(func() {
+			for seq := 1; ; seq++ {
+				select {
+				case <-stop:
+					return
+				default:
+				}
+				k := key(apub, seq)
+				ctx, cancel := context.WithTimeout(context.Background(), opTimeout)
+				err := asnd.Send(ctx, &goamqp.Message{Header: &goamqp.MessageHeader{Durable: true}, Data: [][]byte{[]byte(k)}}, nil)
+				cancel()
+				l.sent(k, err == nil)
+				if err != nil {
+					return
 				}
 				confirms.Add(1)
 			}
@@ -289,13 +330,26 @@ func crashRun(t *testing.T, killAfter int) {
 			}
 		}
 	})
+	da := amqpReceiver(t, amqpSession(t, b2), "/queues/crash-amqp", &goamqp.ReceiverOptions{Credit: 256})
+	dctx, dcancel := context.WithCancel(context.Background())
+	dwg.Go(func() {
+		for {
+			m, err := da.Receive(dctx, nil)
+			if err != nil {
+				return
+			}
+			l.seenPost(string(m.GetData()), m.Header != nil && !m.Header.FirstAcquirer)
+			_ = da.AcceptMessage(dctx, m)
+		}
+	})
 	drainDeadline := time.Now().Add(20 * time.Second)
-	for len(l.missing("m"))+len(l.missing("s")) > 0 && time.Now().Before(drainDeadline) {
+	for len(l.missing("m"))+len(l.missing("s"))+len(l.missing("a")) > 0 && time.Now().Before(drainDeadline) {
 		time.Sleep(10 * time.Millisecond)
 	}
-	waitQueuesEmpty(t, b2, "crash-mqtt", "crash-stomp")
+	waitQueuesEmpty(t, b2, "crash-mqtt", "crash-stomp", "crash-amqp")
 	time.Sleep(quietPeriod) // stragglers: duplicates and unconfirmed messages
 	_ = dsub.Unsubscribe()
+	dcancel()
 	dwg.Wait()
 	l.check(t)
 }
