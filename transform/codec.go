@@ -112,7 +112,7 @@ func decodeCBOR(b []byte) (any, error) {
 }
 
 func encodeCBOR(v any) ([]byte, error) {
-	v, err := nativeNumbers(v, 0)
+	v, err := nativeNumbers(v, 0, true)
 	if err != nil {
 		return nil, err
 	}
@@ -146,7 +146,7 @@ func decodeMsgpack(b []byte) (any, error) {
 }
 
 func encodeMsgpack(v any) ([]byte, error) {
-	v, err := nativeNumbers(v, 0)
+	v, err := nativeNumbers(v, 0, false)
 	if err != nil {
 		return nil, err
 	}

@@ -12,6 +12,7 @@ import (
 	"math/big"
 	"slices"
 	"strconv"
+	"strings"
 	"time"
 	"unicode/utf8"
 )
@@ -56,18 +57,18 @@ func decodeJSON(body []byte) (any, error) {
 
 // nativeNumbers replaces every json.Number in v (in place) by int64,
 // uint64 or float64, the types binary encoders write as numbers. An integer
-// too large for 64 bits becomes a float64 (precision is lost, as in most
-// JSON implementations).
-func nativeNumbers(v any, depth int) (any, error) {
+// too large for 64 bits becomes a *big.Int when bigOK (CBOR has bignums),
+// else a float64 (precision is lost, as in most JSON implementations).
+func nativeNumbers(v any, depth int, bigOK bool) (any, error) {
 	if depth > maxDepth {
 		return nil, errTooDeep
 	}
 	switch x := v.(type) {
 	case json.Number:
-		return numberValue(x)
+		return numberValue(x, bigOK)
 	case []any:
 		for i, e := range x {
-			n, err := nativeNumbers(e, depth+1)
+			n, err := nativeNumbers(e, depth+1, bigOK)
 			if err != nil {
 				return nil, err
 			}
@@ -75,7 +76,7 @@ func nativeNumbers(v any, depth int) (any, error) {
 		}
 	case map[string]any:
 		for k, e := range x {
-			n, err := nativeNumbers(e, depth+1)
+			n, err := nativeNumbers(e, depth+1, bigOK)
 			if err != nil {
 				return nil, err
 			}
@@ -85,13 +86,18 @@ func nativeNumbers(v any, depth int) (any, error) {
 	return v, nil
 }
 
-func numberValue(n json.Number) (any, error) {
+func numberValue(n json.Number, bigOK bool) (any, error) {
 	s := string(n)
 	if i, err := strconv.ParseInt(s, 10, 64); err == nil {
 		return i, nil
 	}
 	if u, err := strconv.ParseUint(s, 10, 64); err == nil {
 		return u, nil
+	}
+	if bigOK && len(s) <= 400 && !strings.ContainsAny(s, ".eE") { // bounded: big.Int parsing is superlinear
+		if b, ok := new(big.Int).SetString(s, 10); ok {
+			return b, nil
+		}
 	}
 	f, err := strconv.ParseFloat(s, 64)
 	if err != nil || math.IsInf(f, 0) {
