@@ -40,6 +40,7 @@ Usage:
   rosetta serve [flags]    run the broker ("rosetta serve -h" lists the flags)
   rosetta passwd [-cost N] read a password on stdin and print its bcrypt hash
   rosetta bench [flags]    load-test a broker by URL ("rosetta bench -h")
+  rosetta ctl COMMAND      admin commands over the HTTP API ("rosetta ctl -h")
   rosetta version          print the version
 
 Documentation: README.md and docs/ in the source tree.
@@ -68,6 +69,8 @@ func run(args []string, stdin io.Reader, stdout, stderr io.Writer, environ []str
 		return passwdMain(rest, stdin, stdout, stderr)
 	case "bench":
 		return benchMain(signalContext(), rest, stdout, stderr)
+	case "ctl":
+		return ctlMain(rest, stdout, stderr, environ)
 	case "version", "-version", "--version":
 		fmt.Fprintf(stdout, "rosetta %s (commit %s, %s %s/%s)\n", version, commit, runtime.Version(), runtime.GOOS, runtime.GOARCH)
 		return exitOK
