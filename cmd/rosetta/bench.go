@@ -62,7 +62,7 @@ func (l *urlList) Set(v string) error {
 // publishing and reports what it has. The process ends after the report,
 // so the registration is never undone.
 func signalContext() context.Context {
-	ctx, _ := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt) //nolint:govet // lives as long as the process
+	ctx, _ := signal.NotifyContext(context.Background(), syscall.SIGTERM, os.Interrupt)
 	return ctx
 }
 

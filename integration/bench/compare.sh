@@ -222,14 +222,13 @@ run_one() { # SCENARIO BROKER ROUND
 
 # --- table -----------------------------------------------------------------
 
-# median FILE...: the median of a JSON path over the files (jq filter in $F).
+# median FILE...: the median over the files of the jq expression in $F.
 median() {
-	local f v=()
-	for f in "$@"; do
-		[ -s "$f" ] || continue
-		v+=("$(jq -r "$F // empty" "$f" 2>/dev/null)")
-	done
-	printf '%s\n' "${v[@]}" | grep -E '^-?[0-9.e+]+$' | sort -g | awk '{a[NR]=$1} END {if (NR==0) print ""; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'
+	local files=() f
+	for f in "$@"; do [ -s "$f" ] && files+=("$f"); done
+	[ ${#files[@]} -gt 0 ] || return 0
+	jq -r "$F // empty" "${files[@]}" 2>/dev/null | grep -E '^-?[0-9.e+]+$' | sort -g |
+		awk '{a[NR]=$1} END {if (NR==0) print ""; else if (NR%2) print a[(NR+1)/2]; else print (a[NR/2]+a[NR/2+1])/2}'
 }
 
 table() {
