@@ -42,6 +42,14 @@ const (
 	hOriginUser    = "x-origin-user"
 	originPrefix   = "x-origin-"
 	hRequeue       = "requeue"
+	// Dead letters say why they were dead-lettered (like RabbitMQ's
+	// x-death, flattened into STOMP headers).
+	hDeathReason  = "x-death-reason"
+	hDeathQueue   = "x-death-queue"
+	hDeathAddress = "x-death-address"
+	hDeathCount   = "x-death-count"
+	hDeathDetail  = "x-death-detail"
+	deathPrefix   = "x-death-"
 )
 
 // brokerHeader reports whether a header belongs to the broker: taken from
@@ -54,7 +62,7 @@ func brokerHeader(k string) bool {
 		hContentLength, hTransaction, hRedelivered, hUserID:
 		return true
 	}
-	return strings.HasPrefix(k, originPrefix)
+	return strings.HasPrefix(k, originPrefix) || strings.HasPrefix(k, deathPrefix)
 }
 
 // mappedHeader reports whether a header is carried in a message field
@@ -275,6 +283,18 @@ func appendMessage(dst []byte, m *message.Message, md messageMeta, v frame.Versi
 	}
 	if m.Annotations.Trace != "" {
 		h(hTraceparent, m.Annotations.Trace)
+	}
+	if dl := m.Annotations.DeadLetter; dl != nil {
+		h(hDeathReason, dl.Reason)
+		h(hDeathQueue, dl.Queue)
+		h(hDeathAddress, dl.Address)
+		dst = append(dst, hDeathCount...)
+		dst = append(dst, ':')
+		dst = strconv.AppendInt(dst, int64(dl.DeliveryCount), 10)
+		dst = append(dst, '\n')
+		if dl.Detail != "" {
+			h(hDeathDetail, dl.Detail)
+		}
 	}
 	for _, x := range m.Headers {
 		if brokerHeader(x.Key) || mappedHeader(x.Key) && !(x.Key == hTraceparent && m.Annotations.Trace == "") {
