@@ -28,7 +28,9 @@ PEERS=(
 	"npm|npm"
 	# "python3:paho.mqtt|python3-paho-mqtt"
 )
-# The npm peers (@stomp/stompjs, ws, rhea) are listed in integration/js/package.json.
+# The npm peers (@stomp/stompjs, ws, rhea, playwright-core, which drives the
+# system chromium above and downloads no browser) are listed in
+# integration/js/package.json.
 JS_DIR=integration/js
 
 ci() { [ "${CI:-}" = "true" ]; }

@@ -1,0 +1,118 @@
+package integration
+
+import (
+	"context"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/eclipse/paho.golang/paho"
+)
+
+// TestDashboard opens the admin dashboard in headless Chromium, driven by
+// playwright-core from js/dashboard.mjs: the page shows an MQTT client's
+// connection and a queue's depth as the test changes them, and a message
+// published from the "try it" panel reaches an MQTT subscriber. The
+// screenshot goes to $ROSETTA_IT_ARTIFACTS when set, else the test's temp
+// directory.
+func TestDashboard(t *testing.T) {
+	node := requirePeer(t, "node", "nodejs")
+	chromium := requirePeer(t, "chromium", "chromium")
+	requireJSPackage(t, "playwright-core/package.json")
+	b := startBroker(t, brokerOpts{})
+
+	const queue = "it-dash"
+	adminJSON[apiQueue](t, b, "PUT", "/queues/"+queue, `{"bindings":["it/dash/#"]}`, http.StatusCreated)
+	sub := connectV5(t, b.MQTTAddr, nil)
+	sub.subscribe(t, "it/try/#", 1)
+
+	dir := os.Getenv("ROSETTA_IT_ARTIFACTS")
+	if dir == "" {
+		dir = t.TempDir()
+	} else if err := os.MkdirAll(dir, 0o755); err != nil {
+		t.Fatal(err)
+	}
+	shot := filepath.Join(dir, "dashboard.png")
+	id := clientID("dash")
+	ctx, cancel := context.WithTimeout(context.Background(), 90*time.Second)
+	defer cancel()
+	script, err := filepath.Abs(filepath.Join(jsDir, "dashboard.mjs"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	cmd := exec.CommandContext(ctx, node, script, "http://"+b.HTTPAddr+"/", id, queue, "it/try/x", shot, t.TempDir())
+	cmd.Dir = jsDir
+	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
+	setProcAttr(cmd)
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	var stderr syncBuffer
+	cmd.Stderr = &stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	exited := false
+	t.Cleanup(func() {
+		if !exited {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("node stderr:\n%s", stderr.String())
+		}
+	})
+	events := make(chan nodeEvent, 16)
+	go readNodeEvents(stdout, events)
+	next := func(want string) nodeEvent {
+		t.Helper()
+		for {
+			select {
+			case e, ok := <-events:
+				if !ok {
+					t.Fatalf("node exited before %q: %s", want, stderr.String())
+				}
+				if e.Event == "pageerror" {
+					t.Errorf("page error: %s", e.Body)
+					continue
+				}
+				if e.Event != want {
+					t.Fatalf("node event %+v, want %q", e, want)
+				}
+				return e
+			case <-time.After(60 * time.Second):
+				t.Fatalf("no %q event from node", want)
+			}
+		}
+	}
+
+	next("ready")
+	pub := connectV5(t, b.MQTTAddr, &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30})
+	next("connection")
+	for range 3 {
+		pub.publish(t, &paho.Publish{Topic: "it/dash/job", QoS: 1, Payload: []byte("job")})
+	}
+	next("depth")
+	if e := next("published"); !strings.Contains(e.Body, `"queues"`) {
+		t.Fatalf("try-it result %q", e.Body)
+	}
+	m := sub.In.next(t, recvTimeout)
+	if m.Topic != "it/try/x" || string(m.Payload) != "from the dashboard" {
+		t.Fatalf("subscriber got %s", m)
+	}
+	next("queue-page")
+	next("screenshot")
+	if err := cmd.Wait(); err != nil {
+		t.Fatalf("node: %v\n%s", err, stderr.String())
+	}
+	exited = true
+	if fi, err := os.Stat(shot); err != nil || fi.Size() == 0 {
+		t.Fatalf("screenshot %s: %v", shot, err)
+	}
+	t.Logf("dashboard screenshot: %s", shot)
+}
