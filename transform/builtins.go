@@ -179,8 +179,10 @@ func builtins(r *Registry) []builtin {
 				{Name: "do", Type: TypePipeline, Required: true, Description: "The steps to run, as a pipeline."},
 			},
 			Examples: []Example{
-				{Config: map[string]any{"when": "application/cbor", "do": []any{"cbor-to-json"}}, InputType: ctJSON, Input: `{"a":1}`,
+				{Config: map[string]any{"when": "application/cbor", "do": []any{"cbor-to-json"}}, InputType: ctCBOR, Input: "\xa1\x61a\x01",
 					OutputType: ctJSON, Output: `{"a":1}`},
+				{Title: "A message that does not match passes unchanged", Config: map[string]any{"when": "application/cbor", "do": []any{"cbor-to-json"}},
+					InputType: "text/plain", Input: `a=1`, OutputType: "text/plain", Output: `a=1`},
 			},
 		}, newWhenStep(r)},
 	}

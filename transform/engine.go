@@ -602,3 +602,24 @@ func (e *Engine) Stats() Stats {
 	}
 	return s
 }
+
+// Conversion is a chain the engine uses to turn one well-known format into
+// another during accept negotiation.
+type Conversion struct {
+	From, To string   // format names
+	Steps    []string // step names, in order
+}
+
+// Conversions lists every chain between well-known formats, in format
+// table order.
+func (e *Engine) Conversions() []Conversion {
+	var out []Conversion
+	for from := range numFormats {
+		for to := range numFormats {
+			if p := e.conv[from][to]; p != nil {
+				out = append(out, Conversion{From: formats[from].Name, To: formats[to].Name, Steps: p.Names()})
+			}
+		}
+	}
+	return out
+}
