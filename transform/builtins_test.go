@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/hex"
 	"encoding/json"
+	"math"
 	"reflect"
 	"strings"
 	"testing"
@@ -252,7 +253,7 @@ func TestWhen(t *testing.T) {
 // both write.
 func TestAppendJSON(t *testing.T) {
 	for _, v := range []any{
-		"plain", "quote\" back\\ nl\n tab\t cr\r ctl\x01 del\x7f é \u2028 <&>", 0.1, 1e21, 1e20, 1e-7, 123456789.0, -0.0,
+		"plain", "quote\" back\\ nl\n tab\t cr\r ctl\x01 del\x7f é \u2028 <&>", 0.1, 1e21, 1e20, 1e-7, 123456789.0, math.Copysign(0, -1),
 		float32(0.1), float32(1e-7), int64(-5), uint64(1 << 63), []any{nil, true, false}, map[string]any{"b": 1.0, "a": []any{}},
 	} {
 		got, err := encodeJSON(v)

@@ -172,7 +172,9 @@ func (e *Engine) build(cfg EngineConfig) error {
 // pipeline that uses it does not close the shared named one.
 type namedStep struct{ p *Pipeline }
 
-func (n namedStep) Apply(ctx context.Context, b []*message.Message) []Result { return n.p.Apply(ctx, b) }
+func (n namedStep) Apply(ctx context.Context, b []*message.Message) []Result {
+	return n.p.Apply(ctx, b)
+}
 
 // adopt instruments p's stages and takes ownership of p for Close.
 func (e *Engine) adopt(p *Pipeline) {

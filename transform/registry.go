@@ -3,7 +3,6 @@ package transform
 import (
 	"context"
 	"encoding/json"
-	"errors"
 	"fmt"
 	"math"
 	"slices"
@@ -419,5 +418,3 @@ func closeStep(s Step) error {
 	}
 	return nil
 }
-
-var errNoBody = errors.New("empty body")

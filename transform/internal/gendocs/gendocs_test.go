@@ -27,7 +27,7 @@ func TestGeneratedUpToDate(t *testing.T) {
 
 func TestBody(t *testing.T) {
 	for in, want := range map[string]string{
-		`{"a":1}`: "`{\"a\":1}`",
+		`{"a":1}`:  "`{\"a\":1}`",
 		"\xa1\x61": "`a1 61` (hex)",
 		"a\nb":     "`61 0a 62` (hex)",
 		"":         "`` (hex)",
