@@ -14,9 +14,8 @@ type builtin struct {
 	factory Factory
 }
 
-// builtins is the table Builtins registers. The "when" step needs the
-// registry it is registered in, to build the steps it wraps.
-func builtins(r *Registry) []builtin {
+// builtins is the table Builtins registers.
+func builtins() []builtin {
 	return []builtin{
 		{Spec{
 			Name:    "json-to-cbor",
@@ -184,7 +183,7 @@ func builtins(r *Registry) []builtin {
 				{Title: "A message that does not match passes unchanged", Config: map[string]any{"when": "application/cbor", "do": []any{"cbor-to-json"}},
 					InputType: "text/plain", Input: `a=1`, OutputType: "text/plain", Output: `a=1`},
 			},
-		}, newWhenStep(r)},
+		}, newWhenStep},
 	}
 }
 
@@ -231,23 +230,17 @@ type whenStep struct {
 	p     *Pipeline
 }
 
-func newWhenStep(r *Registry) Factory {
-	return func(opts map[string]any) (Step, error) {
-		types := optStrings(opts, "type")
-		if len(types) == 0 {
-			return nil, errors.New("type: give at least one content type")
-		}
-		for _, t := range types {
-			if err := checkRange(mediaType(t)); err != nil {
-				return nil, fmt.Errorf("type %q: %w", t, err)
-			}
-		}
-		p, err := r.Pipeline(opts["do"])
-		if err != nil {
-			return nil, fmt.Errorf("do: %w", err)
-		}
-		return &whenStep{types: types, p: p}, nil
+func newWhenStep(opts map[string]any) (Step, error) {
+	types := optStrings(opts, "type")
+	if len(types) == 0 {
+		return nil, errors.New("type: give at least one content type")
 	}
+	for _, t := range types {
+		if err := checkRange(mediaType(t)); err != nil {
+			return nil, fmt.Errorf("type %q: %w", t, err)
+		}
+	}
+	return &whenStep{types: types, p: optPipeline(opts, "do")}, nil
 }
 
 func (w *whenStep) matches(ct string) bool {

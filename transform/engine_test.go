@@ -471,9 +471,16 @@ func TestNewEngineErrors(t *testing.T) {
 	// Named pipelines compose.
 	e := newEngine(t, EngineConfig{
 		Pipelines: []NamedPipeline{{Name: "to-json", Steps: "cbor-to-json"}, {Name: "pick", Steps: []any{"to-json", map[string]any{"jq": ".t"}}}},
-		Routes:    []Route{{Match: "#", Transform: "pick"}},
+		Routes: []Route{
+			{Match: "w/#", Transform: map[string]any{"when": "cbor", "do": "pick"}}, // when sees named pipelines too
+			{Match: "#", Transform: "pick"},
+		},
 	})
-	got, err := e.Transform(context.Background(), addrMsg("n", "a", ctCBOR, cborDoc), exchange.Receiver{})
+	got, err := e.Transform(context.Background(), addrMsg("w", "w/a", ctCBOR, cborDoc), exchange.Receiver{})
+	if err != nil || string(got.Body) != "21.5" {
+		t.Fatalf("when with a named pipeline: %v %v", got, err)
+	}
+	got, err = e.Transform(context.Background(), addrMsg("n", "a", ctCBOR, cborDoc), exchange.Receiver{})
 	if err != nil || string(got.Body) != "21.5" {
 		t.Fatalf("got %v %v", got, err)
 	}

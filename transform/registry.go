@@ -24,7 +24,7 @@ const (
 	TypeDuration OptionType = "duration"        // time.Duration, written "250ms", "2s"
 	TypeStrings  OptionType = "list of strings" // []string; a single string is a list of one
 	TypeMap      OptionType = "map"             // map[string]any with scalar values
-	TypePipeline OptionType = "pipeline"        // any: a pipeline config, built by the factory
+	TypePipeline OptionType = "pipeline"        // *Pipeline, built by the registry from a pipeline config
 )
 
 // Option describes one option of a step.
@@ -106,7 +106,7 @@ func NewRegistry() *Registry {
 // Builtins returns a new registry holding every built-in step.
 func Builtins() *Registry {
 	r := NewRegistry()
-	for _, b := range builtins(r) {
+	for _, b := range builtins() {
 		if err := r.Register(b.spec, b.factory); err != nil {
 			// The built-in table is fixed at compile time and its test
 			// registers it, so this is a programming error, not input.
@@ -132,6 +132,9 @@ func (r *Registry) Register(spec Spec, f Factory) error {
 		}
 		seen[o.Name] = true
 		if o.Default != nil {
+			if o.Type == TypePipeline {
+				return fmt.Errorf("register step %q: option %q: a pipeline option cannot have a default", spec.Name, o.Name)
+			}
 			if _, err := coerce(o.Type, o.Default); err != nil {
 				return fmt.Errorf("register step %q: default of option %q: %w", spec.Name, o.Name, err)
 			}
@@ -201,12 +204,13 @@ func (r *Registry) Build(name string, opts map[string]any) (Step, error) {
 	if !ok {
 		return nil, fmt.Errorf("unknown step %q (known: %s)", name, strings.Join(r.Names(), ", "))
 	}
-	norm, err := reg.spec.normalize(opts)
+	norm, err := r.normalize(reg.spec, opts)
 	if err != nil {
 		return nil, fmt.Errorf("step %q: %w", name, err)
 	}
 	s, err := reg.factory(norm)
 	if err != nil {
+		closePipelines(norm)
 		return nil, fmt.Errorf("step %q: %w", name, err)
 	}
 	if s == nil {
@@ -223,7 +227,10 @@ func (r *Registry) Build(name string, opts map[string]any) (Step, error) {
 
 // normalize checks opts against the spec and returns a new map with
 // defaults filled in and every value converted to its option's Go type.
-func (s Spec) normalize(opts map[string]any) (map[string]any, error) {
+// Pipeline options are built here, from r, so that a step wrapping others
+// ("when") sees the same steps as the pipeline it sits in (an engine's
+// named pipelines included).
+func (r *Registry) normalize(s Spec, opts map[string]any) (map[string]any, error) {
 	out := make(map[string]any, len(s.Options))
 	for k := range opts {
 		if !slices.ContainsFunc(s.Options, func(o Option) bool { return o.Name == k }) {
@@ -248,8 +255,15 @@ func (s Spec) normalize(opts map[string]any) (map[string]any, error) {
 			}
 			v = o.Default
 		}
-		c, err := coerce(o.Type, v)
+		var c any
+		var err error
+		if o.Type == TypePipeline {
+			c, err = r.Pipeline(v)
+		} else {
+			c, err = coerce(o.Type, v)
+		}
 		if err != nil {
+			closePipelines(out)
 			return nil, fmt.Errorf("option %q: %w", o.Name, err)
 		}
 		out[o.Name] = c
@@ -334,8 +348,6 @@ func coerce(t OptionType, v any) (any, error) {
 			}
 		}
 		return m, nil
-	case TypePipeline:
-		return v, nil
 	default:
 		return nil, fmt.Errorf("unknown option type %q", t)
 	}
@@ -410,6 +422,21 @@ func optStrings(opts map[string]any, k string) []string {
 func optMap(opts map[string]any, k string) map[string]any {
 	m, _ := opts[k].(map[string]any)
 	return m
+}
+
+// closePipelines closes the pipelines built for options whose step was
+// never made.
+func closePipelines(opts map[string]any) {
+	for _, v := range opts {
+		if p, ok := v.(*Pipeline); ok {
+			_ = p.Close(context.Background())
+		}
+	}
+}
+
+func optPipeline(opts map[string]any, k string) *Pipeline {
+	p, _ := opts[k].(*Pipeline)
+	return p
 }
 
 func closeStep(s Step) error {

@@ -124,7 +124,7 @@ func TestBuildOptions(t *testing.T) {
 		{"rename to nothing", "headers", map[string]any{"rename": map[string]any{"a": ""}}, "non-empty header name"},
 		{"when without do", "when", map[string]any{"type": "json"}, `option "do" is required`},
 		{"when bad type", "when", map[string]any{"type": "a/b/c", "do": "cbor-to-json"}, "type"},
-		{"when bad do", "when", map[string]any{"type": "cbor", "do": "nope"}, "do: pipeline item 0"},
+		{"when bad do", "when", map[string]any{"type": "cbor", "do": "nope"}, `option "do": pipeline item 0`},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			s, err := r.Build(tc.step, tc.opts)
