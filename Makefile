@@ -27,10 +27,11 @@ plugins:
 	@mkdir -p bin/plugins
 	$(foreach p,$(PLUGINS),$(GO) build -o bin/plugins/$(p) ./plugins/$(p) &&) true
 
-# Regenerate transform/plugin/pluginpb from the .proto with pinned tools,
+# Regenerate transform/plugin/pluginpb from the .proto (and the protojson
+# plugin's test descriptor set) with pinned tools,
 # installed by `go install` into bin/tools/<tool>-<version>/ (a new pin
 # installs afresh; no protoc, no network once installed). The generated
-# code is committed; TestGeneratedUpToDate in transform/plugin checks it.
+# code is committed; TestGeneratedUpToDate and TestProtoHash in transform/plugin/pluginpb check it.
 TOOLS                      := $(CURDIR)/bin/tools
 BUF_VERSION                := v1.75.0
 PROTOC_GEN_GO_VERSION      := v1.36.12
@@ -52,6 +53,7 @@ proto: proto-tools
 	cd transform/plugin/proto && $(BUF) lint && \
 	PATH="$(dir $(PROTOC_GEN_GO)):$(dir $(PROTOC_GEN_GO_GRPC)):$$PATH" $(BUF) generate
 	sha256sum transform/plugin/proto/rosetta/transform/v1/transform.proto | cut -d' ' -f1 > transform/plugin/pluginpb/transform.proto.sha256
+	cd plugins/protojson/testdata && $(BUF) build --as-file-descriptor-set -o sensor.binpb
 
 run: build
 	$(BIN) serve $(ARGS)

@@ -199,8 +199,7 @@ func (p *Plugin) launch(ctx context.Context) (*instance, Spec, error) {
 		AllowedProtocols: []goplugin.Protocol{goplugin.ProtocolGRPC},
 		StartTimeout:     p.cfg.StartTimeout,
 		Logger:           newHCLogger(p.log),
-		GRPCDialOptions: []grpc.DialOption{grpc.WithDefaultCallOptions(
-			grpc.MaxCallRecvMsgSize(wire.MaxMessageSize), grpc.MaxCallSendMsgSize(wire.MaxMessageSize))},
+		GRPCDialOptions:  wire.DialOptions(),
 	})
 	fail := func(err error) (*instance, Spec, error) {
 		client.Kill()

@@ -305,6 +305,10 @@ func (s *Step) send(batch []*call) {
 }
 
 func (s *Step) callFailed(live []*call, n int, err error) {
+	if errors.Is(err, ErrClosed) {
+		s.fail(live, err) // shutting down: not the plugin's failure
+		return
+	}
 	s.p.failed.Add(1)
 	s.p.noteError(err)
 	s.p.log.Warn("plugin call failed", "messages", n, "err", err)

@@ -70,8 +70,7 @@ func Serve(p Plugin) {
 		HandshakeConfig: wire.Handshake,
 		Plugins:         goplugin.PluginSet{wire.PluginName: &grpcPlugin{srv: newServer(p)}},
 		GRPCServer: func(opts []grpc.ServerOption) *grpc.Server {
-			opts = append(opts, grpc.MaxRecvMsgSize(wire.MaxMessageSize), grpc.MaxSendMsgSize(wire.MaxMessageSize))
-			return grpc.NewServer(opts...)
+			return grpc.NewServer(append(opts, wire.ServerOptions()...)...)
 		},
 		// go-plugin's own lines go to stderr as JSON, which the host parses
 		// back into levelled log lines; Info keeps its trace chatter out.

@@ -12,6 +12,7 @@ import (
 	"time"
 
 	goplugin "github.com/hashicorp/go-plugin"
+	"google.golang.org/grpc"
 
 	"github.com/rosettamq/rosetta/core/address"
 	"github.com/rosettamq/rosetta/core/message"
@@ -40,6 +41,30 @@ var Handshake = goplugin.HandshakeConfig{
 // bytes. gRPC's own default of 4 MiB is smaller than one large broker
 // message; the host keeps batches below its MaxBatchBytes.
 const MaxMessageSize = 64 << 20
+
+// Window is the gRPC flow-control window, per stream and per connection,
+// in bytes. gRPC starts at 64 KiB and grows it by probing; a batch is
+// usually larger than that, and on a local socket waiting for window
+// updates only adds round trips.
+const Window = 8 << 20
+
+// ServerOptions are the gRPC server options a plugin should use (the SDK
+// does): message size and window to match the host's.
+func ServerOptions() []grpc.ServerOption {
+	return []grpc.ServerOption{
+		grpc.MaxRecvMsgSize(MaxMessageSize), grpc.MaxSendMsgSize(MaxMessageSize),
+		grpc.InitialWindowSize(Window), grpc.InitialConnWindowSize(Window),
+	}
+}
+
+// DialOptions are the host's gRPC dial options, the counterpart of
+// ServerOptions.
+func DialOptions() []grpc.DialOption {
+	return []grpc.DialOption{
+		grpc.WithDefaultCallOptions(grpc.MaxCallRecvMsgSize(MaxMessageSize), grpc.MaxCallSendMsgSize(MaxMessageSize)),
+		grpc.WithInitialWindowSize(Window), grpc.WithInitialConnWindowSize(Window),
+	}
+}
 
 // ToProto converts m to its protobuf form. Bodies and byte fields are
 // shared, not copied: the result is marshalled and dropped at once.
