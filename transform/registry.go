@@ -25,6 +25,9 @@ const (
 	TypeStrings  OptionType = "list of strings" // []string; a single string is a list of one
 	TypeMap      OptionType = "map"             // map[string]any with scalar values
 	TypePipeline OptionType = "pipeline"        // *Pipeline, built by the registry from a pipeline config
+	// TypeJSON passes the decoded value through as it is: for options whose
+	// owner checks them itself (a plugin validates its own options).
+	TypeJSON OptionType = "json"
 )
 
 // Option describes one option of a step.
@@ -274,6 +277,8 @@ func (r *Registry) normalize(s Spec, opts map[string]any) (map[string]any, error
 // coerce converts a decoded config value to the Go type of t.
 func coerce(t OptionType, v any) (any, error) {
 	switch t {
+	case TypeJSON:
+		return v, nil
 	case TypeString:
 		if s, ok := v.(string); ok {
 			return s, nil

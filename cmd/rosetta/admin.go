@@ -25,7 +25,7 @@ type adminAPI interface {
 
 // newAdmin builds the admin API and dashboard for serve. reload is the
 // SIGHUP reload; the API's calls are serialized with it by the caller.
-func newAdmin(cfg config.Config, ex *exchange.Exchange, a auth.Service, reg *conns.Registry, ap *app, reload func() error) (*admin.Handler, error) {
+func newAdmin(cfg config.Config, ex *exchange.Exchange, a auth.Service, reg *conns.Registry, ap *app, reload func() error, tr *transformer) (*admin.Handler, error) {
 	c := admin.Config{
 		Exchange:       ex,
 		Auth:           a,
@@ -38,6 +38,10 @@ func newAdmin(cfg config.Config, ex *exchange.Exchange, a auth.Service, reg *con
 		Listeners:      ap.boundListeners,
 		Storage:        string(cfg.Storage.Engine),
 		Logger:         ap.log.With("component", "admin"),
+	}
+	if tr != nil {
+		c.Transformers = tr.Status
+		c.Explain = tr.explain
 	}
 	if cfg.Storage.Engine == config.EngineBadger {
 		c.StoreSize = cachedDirSize(filepath.Join(cfg.DataDir, storeDir), 5*time.Second)

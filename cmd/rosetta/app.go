@@ -75,6 +75,9 @@ type app struct {
 	// store is closed last, after the exchange; nil with the memory
 	// engine. Set before run.
 	store durableStore
+	// transform is closed after the exchange (its plugins are stopped);
+	// nil in tests that build an app without one.
+	transform interface{ Close(context.Context) error }
 
 	// reloadC, when set, asks for reload to be called (SIGHUP).
 	reloadC <-chan os.Signal
@@ -298,6 +301,13 @@ func (a *app) shutdown() error {
 		case <-done: // both were ready; the goroutines did finish
 		default:
 			errs = append(errs, fmt.Errorf("listeners still serving after %v: %w", a.cfg.ShutdownTimeout, ctx.Err()))
+		}
+	}
+	if a.transform != nil {
+		// After the exchange: no delivery transforms any more. The plugins
+		// are killed if they do not exit in time.
+		if err := a.transform.Close(ctx); err != nil {
+			errs = append(errs, fmt.Errorf("transform close: %w", err))
 		}
 	}
 	if a.store != nil {

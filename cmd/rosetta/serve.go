@@ -134,14 +134,24 @@ func serve(ctx context.Context, cfg config.Config, o config.Overrides, environ [
 		}
 		return err
 	}
+	tr, err := newTransformer(ctx, cfg.Transform, log)
+	if err != nil {
+		return closeStore(err)
+	}
+	closeTransformer := func(err error) error {
+		closeCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
+		defer cancel()
+		return errors.Join(err, tr.Close(closeCtx))
+	}
 	xc := exchangeConfig(cfg, log)
+	xc.Transformer = tr
 	if st != nil { // never a typed nil in the interface
 		xc.Store = st
 	}
 	start := time.Now()
 	ex, err := exchange.New(ctx, xc)
 	if err != nil {
-		return closeStore(fmt.Errorf("exchange: %w", err))
+		return closeStore(closeTransformer(fmt.Errorf("exchange: %w", err)))
 	}
 	if st != nil {
 		log.Info("store recovered", "took", time.Since(start).Round(time.Millisecond).String())
@@ -149,7 +159,7 @@ func serve(ctx context.Context, cfg config.Config, o config.Overrides, environ [
 	closeExchange := func(err error) error {
 		closeCtx, cancel := context.WithTimeout(context.Background(), cfg.ShutdownTimeout)
 		defer cancel()
-		return closeStore(errors.Join(err, ex.Close(closeCtx)))
+		return closeStore(closeTransformer(errors.Join(err, ex.Close(closeCtx))))
 	}
 	// stomp.New and amqp.New only check their configuration and start
 	// nothing, so they go first: when a constructor fails, only the
@@ -175,6 +185,8 @@ func serve(ctx context.Context, cfg config.Config, o config.Overrides, environ [
 	}
 
 	a := newApp(cfg, log, srv, stompSrv, amqpSrv, ex)
+	a.transform = tr // closed after the exchange
+	a.metrics.reg.MustRegister(newTransformCollector(tr))
 	if st != nil {
 		a.store = st // closed last, after the exchange
 		a.metrics.reg.MustRegister(newStoreCollector(st))
@@ -196,8 +208,11 @@ func serve(ctx context.Context, cfg config.Config, o config.Overrides, environ [
 		if err := authSvc.Reload(next.StaticAuth()); err != nil {
 			return err
 		}
-		log.Info("configuration reloaded: users and permissions applied; other changes need a restart",
-			"users", len(next.Auth.Users), "anonymous", next.AnonymousAllowed())
+		if err := tr.Reload(next.Transform); err != nil {
+			return fmt.Errorf("transform (users and permissions were applied): %w", err)
+		}
+		log.Info("configuration reloaded: users, permissions, transform pipelines and routes applied; other changes need a restart",
+			"users", len(next.Auth.Users), "anonymous", next.AnonymousAllowed(), "routes", len(next.Transform.Routes))
 		return nil
 	}
 	// POST /api/v1/reload runs the same reload; one at a time.
@@ -208,7 +223,7 @@ func serve(ctx context.Context, cfg config.Config, o config.Overrides, environ [
 		defer reloadMu.Unlock()
 		return reload()
 	}
-	adm, err := newAdmin(cfg, ex, authSvc, reg, a, a.reload)
+	adm, err := newAdmin(cfg, ex, authSvc, reg, a, a.reload, tr)
 	if err != nil {
 		return closeExchange(fmt.Errorf("admin: %w", err))
 	}

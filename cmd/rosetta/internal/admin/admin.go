@@ -106,6 +106,8 @@ type Config struct {
 	// Transformers returns the transform engine's status; nil means no
 	// transform engine is wired, and the list is empty.
 	Transformers func() []TransformerStatus
+	// Explain backs POST /api/v1/explain; nil means it answers 501.
+	Explain ExplainFunc
 	// SampleInterval is how often counters are sampled for rates; 0
 	// means one second.
 	SampleInterval time.Duration

@@ -48,6 +48,7 @@ func (h *Handler) routes() {
 	m.Handle("GET /api/v1/transformers", h.api(h.transformers))
 	m.Handle("POST /api/v1/reload", h.api(h.reload))
 	m.Handle("POST /api/v1/publish", h.api(h.publish))
+	m.Handle("POST /api/v1/explain", h.api(h.explain))
 	m.Handle("/api/v1/", h.api(func(r *http.Request, _ auth.Identity) (int, any, error) {
 		return 0, nil, errorf(http.StatusNotFound, "no endpoint %s %s", r.Method, r.URL.Path)
 	}))
@@ -716,17 +717,39 @@ func (h *Handler) publish(r *http.Request, id auth.Identity) (int, any, error) {
 	if err := decode(r, &spec); err != nil {
 		return 0, nil, err
 	}
+	m, err := h.messageOf(spec, r, id)
+	if err != nil {
+		return 0, nil, err
+	}
+	routed, err := h.cfg.Exchange.Publish(r.Context(), m, exchange.PublishOptions{EnsureQueue: spec.Queue})
+	if err != nil {
+		switch {
+		case errors.Is(err, exchange.ErrQueueFull):
+			return 0, nil, errorf(http.StatusConflict, "%v", err)
+		case errors.Is(err, exchange.ErrQueueNotFound):
+			return 0, nil, errorf(http.StatusNotFound, "%v", err)
+		case errors.Is(err, exchange.ErrInvalid):
+			return 0, nil, errorf(http.StatusBadRequest, "%v", err)
+		}
+		return 0, nil, fmt.Errorf("publish: %w", err)
+	}
+	return http.StatusOK, publishResult{ID: m.ID, Address: m.Address.MQTT(), Queues: routed.Queues, Dropped: routed.Dropped}, nil
+}
+
+// messageOf builds the canonical message of a publish or explain request,
+// published by the requester over HTTP.
+func (h *Handler) messageOf(spec publishSpec, r *http.Request, id auth.Identity) (*message.Message, error) {
 	a, err := address.ParseMQTTTopic(spec.Address)
 	if err != nil {
-		return 0, nil, errorf(http.StatusBadRequest, "address %q: %v", spec.Address, err)
+		return nil, errorf(http.StatusBadRequest, "address %q: %v", spec.Address, err)
 	}
 	body := []byte(spec.Body)
 	if spec.BodyBase64 != "" {
 		if spec.Body != "" {
-			return 0, nil, errorf(http.StatusBadRequest, "give body or body_base64, not both")
+			return nil, errorf(http.StatusBadRequest, "give body or body_base64, not both")
 		}
 		if body, err = base64.StdEncoding.DecodeString(spec.BodyBase64); err != nil {
-			return 0, nil, errorf(http.StatusBadRequest, "body_base64: %v", err)
+			return nil, errorf(http.StatusBadRequest, "body_base64: %v", err)
 		}
 	}
 	m := &message.Message{
@@ -735,7 +758,7 @@ func (h *Handler) publish(r *http.Request, id auth.Identity) (int, any, error) {
 	}
 	if spec.Priority != nil {
 		if *spec.Priority > message.MaxPriority {
-			return 0, nil, errorf(http.StatusBadRequest, "priority %d: want 0 to %d", *spec.Priority, message.MaxPriority)
+			return nil, errorf(http.StatusBadRequest, "priority %d: want 0 to %d", *spec.Priority, message.MaxPriority)
 		}
 		m.Priority = *spec.Priority
 	}
@@ -752,17 +775,5 @@ func (h *Handler) publish(r *http.Request, id auth.Identity) (int, any, error) {
 	if spec.Durable {
 		m.Annotations.QoS = 1
 	}
-	routed, err := h.cfg.Exchange.Publish(r.Context(), m, exchange.PublishOptions{EnsureQueue: spec.Queue})
-	if err != nil {
-		switch {
-		case errors.Is(err, exchange.ErrQueueFull):
-			return 0, nil, errorf(http.StatusConflict, "%v", err)
-		case errors.Is(err, exchange.ErrQueueNotFound):
-			return 0, nil, errorf(http.StatusNotFound, "%v", err)
-		case errors.Is(err, exchange.ErrInvalid):
-			return 0, nil, errorf(http.StatusBadRequest, "%v", err)
-		}
-		return 0, nil, fmt.Errorf("publish: %w", err)
-	}
-	return http.StatusOK, publishResult{ID: m.ID, Address: a.MQTT(), Queues: routed.Queues, Dropped: routed.Dropped}, nil
+	return m, nil
 }

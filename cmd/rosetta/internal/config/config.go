@@ -43,6 +43,8 @@ type Config struct {
 	STOMP   STOMP   `yaml:"stomp"`
 	AMQP    AMQP    `yaml:"amqp"`
 	Queues  Queues  `yaml:"queues"`
+	// Transform configures payload transformation (docs/transforms.md).
+	Transform Transform `yaml:"transform"`
 	// ShutdownTimeout bounds the whole graceful shutdown; must be > 0.
 	ShutdownTimeout time.Duration `yaml:"shutdown_timeout"`
 	Log             Log           `yaml:"log"`
@@ -220,6 +222,67 @@ type Queues struct {
 	// further persisted messages are paged out to the store: 0 means the
 	// exchange default (64 MiB), negative never pages.
 	ResidentBytes int64 `yaml:"resident_bytes"`
+}
+
+// Transform configures payload transformation per receiver (DESIGN.md
+// §6, docs/transforms.md): named pipelines, routes that assign a pipeline
+// by address and receiver, and out-of-process plugins, whose names become
+// step names. Pipelines and route transforms are kept as the YAML gave
+// them; the transform package reads them when the engine is built.
+type Transform struct {
+	Pipelines []TransformPipeline `yaml:"pipelines,omitempty"`
+	Routes    []TransformRoute    `yaml:"routes,omitempty"`
+	Plugins   []TransformPlugin   `yaml:"plugins,omitempty"`
+	// CacheEntries bounds the per-(message, format) result cache: 0 means
+	// the default (4096), negative disables it.
+	CacheEntries int `yaml:"cache_entries"`
+	// CacheBytes bounds the cached bodies: 0 means the default (64 MiB).
+	CacheBytes int64 `yaml:"cache_bytes"`
+	// Timeout bounds one transformation: 0 means the default (5s).
+	Timeout time.Duration `yaml:"timeout"`
+	// SniffJSON treats a body without a content type as JSON when it is a
+	// JSON object or array.
+	SniffJSON bool `yaml:"sniff_json"`
+}
+
+// TransformPipeline is a named chain of steps.
+type TransformPipeline struct {
+	Name  string `yaml:"name"`
+	Steps any    `yaml:"steps"`
+}
+
+// TransformRoute assigns a pipeline to deliveries whose address matches.
+type TransformRoute struct {
+	Name      string          `yaml:"name"`
+	Match     string          `yaml:"match"`
+	To        TransformTarget `yaml:"to"`
+	Transform any             `yaml:"transform"`
+}
+
+// TransformTarget narrows a route to receivers of one protocol or queue.
+type TransformTarget struct {
+	Protocol string `yaml:"protocol"`
+	Queue    string `yaml:"queue"`
+}
+
+// TransformPlugin is an out-of-process transformer (docs/plugins.md).
+type TransformPlugin struct {
+	Name   string   `yaml:"name"`
+	Path   string   `yaml:"path"`
+	Args   []string `yaml:"args"`
+	SHA256 string   `yaml:"sha256"`
+	Env    []string `yaml:"env"`
+	// CallTimeout bounds one call; 0 means 5s.
+	CallTimeout time.Duration `yaml:"call_timeout"`
+	// MaxBatch is the most messages in one call; 0 means 256.
+	MaxBatch int `yaml:"max_batch"`
+	// BatchWait is how long a call waits for more messages; 0 means none.
+	BatchWait time.Duration `yaml:"batch_wait"`
+	// MaxInFlight is the most concurrent calls; 0 means 2.
+	MaxInFlight int `yaml:"max_in_flight"`
+	// MaxRestarts in a row without a successful call before giving up; 0
+	// means 10.
+	MaxRestarts int `yaml:"max_restarts"`
 }
 
 // Storage configures the store (DESIGN.md §7). The sizes and counts

@@ -212,6 +212,31 @@ func (c *Config) Validate() error {
 		}
 	}
 
+	// Transform: the engine checks steps and filters when it is built;
+	// here only what needs no transform code.
+	for i, r := range c.Transform.Routes {
+		if r.Match == "" {
+			add(fmt.Sprintf("transform.routes[%d].match", i), "is required")
+		}
+		if r.Transform == nil {
+			add(fmt.Sprintf("transform.routes[%d].transform", i), "is required")
+		}
+		switch r.To.Protocol {
+		case "", "mqtt", "stomp", "amqp":
+		default:
+			add(fmt.Sprintf("transform.routes[%d].to.protocol", i), "must be mqtt, stomp or amqp, not %q", r.To.Protocol)
+		}
+	}
+	for i, p := range c.Transform.Pipelines {
+		if p.Name == "" || p.Steps == nil {
+			add(fmt.Sprintf("transform.pipelines[%d]", i), "needs a name and steps")
+		}
+	}
+	for i, p := range c.Transform.Plugins {
+		if p.Path == "" || p.SHA256 == "" {
+			add(fmt.Sprintf("transform.plugins[%d]", i), "needs a path and its sha256 (sha256sum <path>)")
+		}
+	}
 	if c.ShutdownTimeout <= 0 {
 		add("shutdown_timeout", "must be positive, got %v", c.ShutdownTimeout)
 	}
