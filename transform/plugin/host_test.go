@@ -247,7 +247,11 @@ func TestExamplePlugins(t *testing.T) {
 		if _, err := p.Step(context.Background(), []byte(`{"fields":{"a":{"convert":"nope"}}}`)); err == nil {
 			t.Fatal("bad options accepted")
 		}
-		s := step(t, p, `{"fields":{"temp_f":{"to":"temp_c","convert":"f_to_c","round":1}}}`)
+		// Through the Factory a transform.Registry would call.
+		s, err := p.Factory()(map[string]any{"fields": map[string]any{"temp_f": map[string]any{"to": "temp_c", "convert": "f_to_c", "round": 1}}})
+		if err != nil {
+			t.Fatal(err)
+		}
 		m := msg("")
 		m.Body, m.ContentType = []byte(`{"temp_f":98.6,"id":"s1"}`), "application/json"
 		r := s.Apply(context.Background(), []*message.Message{m, msg("not json")})

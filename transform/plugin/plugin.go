@@ -4,6 +4,7 @@ import (
 	"context"
 	"crypto/sha256"
 	"encoding/hex"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -15,6 +16,7 @@ import (
 	goplugin "github.com/hashicorp/go-plugin"
 	"google.golang.org/grpc"
 
+	"github.com/rosettamq/rosetta/transform"
 	"github.com/rosettamq/rosetta/transform/plugin/pluginpb"
 	"github.com/rosettamq/rosetta/transform/plugin/wire"
 )
@@ -423,6 +425,19 @@ func (p *Plugin) Step(ctx context.Context, options []byte) (*Step, error) {
 	}
 	p.wg.Go(s.run)
 	return s, nil
+}
+
+// Factory returns a transform.Factory for registering the plugin in a
+// transform.Registry: the options the registry checked are sent to the
+// plugin as a JSON object, and the plugin validates them (Step).
+func (p *Plugin) Factory() transform.Factory {
+	return func(opts map[string]any) (transform.Step, error) {
+		b, err := json.Marshal(opts)
+		if err != nil {
+			return nil, fmt.Errorf("plugin %s: options: %w", p.name, err)
+		}
+		return p.Step(context.Background(), b)
+	}
 }
 
 // Close stops the plugin's steps, fails their queued messages with

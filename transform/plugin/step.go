@@ -32,7 +32,10 @@ type Step struct {
 	done    chan struct{} // closed when run returns
 }
 
-var _ transform.Step = (*Step)(nil)
+var (
+	_ transform.Step   = (*Step)(nil)
+	_ transform.Closer = (*Step)(nil)
+)
 
 // call is one chunk of one Apply: at most MaxBatch messages, filled in by
 // the goroutine that sends the batch holding it.
