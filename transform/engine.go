@@ -342,6 +342,14 @@ func (e *Engine) knownFormats() string {
 
 // matchRoute returns the index of the first route for m and r, or -1.
 func (e *Engine) matchRoute(m *message.Message, r exchange.Receiver) int {
+	if m.Annotations.DeadLetter != nil {
+		// A dead letter keeps its original address, but whoever reads a
+		// dead-letter queue wants to see what failed, not the route's
+		// rewriting of it (which may well fail again, and a dead-letter
+		// queue has nowhere to send its own failures). Only an explicit
+		// accept applies to it.
+		return -1
+	}
 	for i := range e.routes {
 		rt := &e.routes[i]
 		if rt.to.Protocol != "" && rt.to.Protocol != r.Protocol || rt.to.Queue != "" && rt.to.Queue != r.Queue {

@@ -239,6 +239,13 @@ func TestRoutes(t *testing.T) {
 	if got, err := e.Transform(ctx, addrMsg("3", "q/x", ctJSON, `{"secret":1}`), exchange.Receiver{Queue: "audit"}); err != nil || string(got.Body) != `{}` {
 		t.Errorf("queue route: %v %v", got, err)
 	}
+	// A dead letter is not rewritten by routes: its reader wants what
+	// failed.
+	dl := addrMsg("5", "noise/a", "", "x")
+	dl.Annotations.DeadLetter = &message.DeadLetter{Reason: "transform", Queue: "q"}
+	if got, err := e.Transform(ctx, dl, amqp); err != nil || got != dl {
+		t.Fatalf("dead letter: %v %v", got, err)
+	}
 	// A drop is nil, nil.
 	if got, err := e.Transform(ctx, addrMsg("4", "noise/a", "", "x"), amqp); got != nil || err != nil {
 		t.Fatalf("drop: %v %v", got, err)
