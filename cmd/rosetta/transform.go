@@ -2,7 +2,6 @@ package main
 
 import (
 	"context"
-	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
@@ -52,21 +51,9 @@ func newTransformer(ctx context.Context, cfg config.Transform, log *slog.Logger)
 		return nil, fmt.Errorf("transform plugins: %w", err)
 	}
 	t.host = host
-	for _, p := range cfg.Plugins {
-		name := p.Name
-		if name == "" {
-			continue
-		}
-		if pl, ok := host.Plugin(name); ok {
+	for _, st := range host.Status() {
+		if pl, ok := host.Plugin(st.Name); ok {
 			t.plug = append(t.plug, pl)
-		}
-	}
-	if len(t.plug) != len(cfg.Plugins) { // some named themselves
-		t.plug = t.plug[:0]
-		for _, st := range host.Status() {
-			if pl, ok := host.Plugin(st.Name); ok {
-				t.plug = append(t.plug, pl)
-			}
 		}
 	}
 	e, err := t.build(cfg)
@@ -91,15 +78,7 @@ func (t *transformer) build(cfg config.Transform) (*transform.Engine, error) {
 		for _, o := range spec.Options {
 			ts.Options = append(ts.Options, transform.Option{Name: o.Name, Type: transform.TypeJSON, Description: o.Description, Required: o.Required})
 		}
-		pl := p
-		err := reg.Register(ts, func(opts map[string]any) (transform.Step, error) {
-			b, err := json.Marshal(opts)
-			if err != nil {
-				return nil, fmt.Errorf("options: %w", err)
-			}
-			return pl.Step(context.Background(), b)
-		})
-		if err != nil {
+		if err := reg.Register(ts, p.Factory()); err != nil {
 			return nil, fmt.Errorf("transform plugin %s: %w", p.Name(), err)
 		}
 	}
