@@ -81,7 +81,7 @@ func benchMain(ctx context.Context, args []string, stdout, stderr io.Writer) int
 	fs.Int64Var(&cfg.Count, "count", 0, "messages per publisher (default 10000 unless -duration)")
 	fs.DurationVar(&cfg.Duration, "duration", 0, "publish for this long instead of -count; with --connections, how long to hold them (default 5s)")
 	fs.Float64Var(&cfg.Rate, "rate", 0, "total messages per second over all publishers, on a fixed schedule (0: as fast as possible)")
-	fs.DurationVar(&cfg.Timeout, "timeout", 0, "connect timeout, and the longest wait for deliveries once publishing ended (default 10s)")
+	fs.DurationVar(&cfg.Timeout, "timeout", 0, "connect timeout, and how long to wait for the next delivery once publishing ended (default 10s)")
 	fs.IntVar(&cfg.BrokerPID, "broker-pid", 0, "sample this process's CPU time and RSS from /proc before and after")
 	fs.IntVar(&cfg.Connections, "connections", 0, "open this many idle MQTT connections to the first URL instead of publishing")
 	fs.IntVar(&cfg.SourceIPs, "source-ips", 0, "with --connections: cycle local addresses 127.0.0.2.. over this many (0: the kernel picks)")

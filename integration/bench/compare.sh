@@ -13,6 +13,7 @@
 #   CONNS    idle MQTT connections (default 10000; QUICK: 1000)
 #   BROKERS  which to run, a subset of "mosquitto rabbitmq rosetta"
 #   KEEP=1   keep the temporary directory (configs, logs, JSON results)
+#   TABLE=D  only print the table of the kept directory D again
 #
 # Mosquitto and RabbitMQ come from Debian (apt-get, when missing). Each
 # broker runs on its own loopback ports with its config and data under a
@@ -199,6 +200,20 @@ args() {
 	esac
 }
 
+# settle PID: wait (up to 120 s) until the process uses under 5 % of a
+# core, so one run's aftermath (RabbitMQ closing 10000 connections takes
+# a minute on two cores) does not land on the next run.
+settle() {
+	local t0 t1
+	for _ in $(seq 120); do
+		t0=$(awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null) || return 0
+		sleep 1
+		t1=$(awk '{print $14+$15}' "/proc/$1/stat" 2>/dev/null) || return 0
+		[ $((t1 - t0)) -lt 5 ] && return 0
+	done
+	log "pid $1 still busy after 120 s"
+}
+
 pid_of() { case $1 in mosquitto) echo "$MOSQ_PID" ;; rabbitmq) echo "$RMQ_PID" ;; rosetta) echo "$ROS_PID" ;; esac; }
 
 run_one() { # SCENARIO BROKER ROUND
@@ -283,6 +298,14 @@ table() {
 
 # --- main ------------------------------------------------------------------
 
+if [ -n "${TABLE:-}" ]; then
+	rm -rf "$T"
+	T=$TABLE KEEP=1
+	ROUNDS=$(find "$T/results" -name 'idle-rss.*.json' -printf '%f\n' | sed 's/.*\.\([0-9]*\)\.json/\1/' | sort -n | tail -1)
+	echo "Medians of $ROUNDS round(s) from $T."
+	table
+	exit 0
+fi
 install_missing
 log "building bin/rosetta"
 make -s build
@@ -297,6 +320,7 @@ for r in $(seq "$ROUNDS"); do
 	sleep 2 # let the brokers settle (idle RSS is read first)
 	for s in "${SCENARIOS[@]}"; do
 		for b in $BROKERS; do
+			settle "$(pid_of "$b")"
 			log "round $r/$ROUNDS $s on $b"
 			run_one "$s" "$b" "$r"
 		done
