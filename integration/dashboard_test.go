@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/eclipse/paho.golang/paho"
+	"github.com/go-stomp/stomp/v3"
 )
 
 // TestDashboard opens the admin dashboard in headless Chromium, driven by
@@ -29,6 +30,10 @@ func TestDashboard(t *testing.T) {
 	adminJSON[apiQueue](t, b, "PUT", "/queues/"+queue, `{"bindings":["it/dash/#"]}`, http.StatusCreated)
 	sub := connectV5(t, b.MQTTAddr, nil)
 	sub.subscribe(t, "it/try/#", 1)
+	// A STOMP subscriber that asked for XML: the try-it panel shows what
+	// it gets (POST /api/v1/explain).
+	sc := dialSTOMP(t, b)
+	subscribeSTOMP(t, sc, "/topic/it/try/#", stomp.AckAuto, stomp.SubscribeOpt.Header("accept", "application/xml"))
 
 	dir := os.Getenv("ROSETTA_IT_ARTIFACTS")
 	if dir == "" {
@@ -102,8 +107,14 @@ func TestDashboard(t *testing.T) {
 		t.Fatalf("try-it result %q", e.Body)
 	}
 	m := sub.In.next(t, recvTimeout)
-	if m.Topic != "it/try/x" || string(m.Payload) != "from the dashboard" {
+	if m.Topic != "it/try/x" || string(m.Payload) != `{"from":"the dashboard"}` {
 		t.Fatalf("subscriber got %s", m)
+	}
+	e := next("receivers")
+	for _, want := range []string{"mqtt", "stomp", "application/xml", "<from>the dashboard</from>", "json-to-xml"} {
+		if !strings.Contains(e.Body, want) {
+			t.Errorf("try-it receivers table lacks %q: %q", want, e.Body)
+		}
 	}
 	next("queue-page")
 	next("screenshot")

@@ -265,6 +265,7 @@ type ConsumerInfo struct {
 	Unsettled int
 	AutoAck   bool
 	Exclusive bool
+	Accept    string // the format the consumer asked for (Receiver.Accept)
 }
 
 // Consumers returns every consumer, by queue name then ID.
@@ -282,6 +283,7 @@ func (x *Exchange) Consumers() []ConsumerInfo {
 			out = append(out, ConsumerInfo{
 				ID: c.id, Queue: q.name, Protocol: c.opts.Protocol, ClientID: c.opts.ClientID, ConnID: c.opts.ConnID,
 				Credit: c.credit, Unsettled: c.unsettled.n, AutoAck: c.opts.AutoAck, Exclusive: c.opts.Exclusive,
+				Accept: c.opts.Receiver.Accept,
 			})
 		}
 		q.mu.Unlock()

@@ -40,10 +40,18 @@ try {
 
   // Try it: publish from the panel.
   await page.fill("#try-address", tryAddress);
-  await page.fill("#try-body", "from the dashboard");
+  await page.fill("#try-body", '{"from":"the dashboard"}');
+  await page.fill("#try-type", "application/json");
   await page.click("#try-send");
   await page.waitForFunction(() => document.querySelector("#try-result").textContent.includes("\"queues\""), null, { timeout });
   emit("published", { body: await page.textContent("#try-result") });
+  // What each bound receiver gets, through POST /api/v1/explain.
+  await page.waitForFunction(() => document.querySelectorAll("#try-receivers tbody tr td:not(.empty)").length >= 12, null, { timeout })
+    .catch(async (e) => {
+      const consumers = await page.evaluate(async () => (await fetch("/api/v1/consumers")).text());
+      throw new Error(e.message + " receivers: " + await page.textContent("#try-receivers tbody") + " consumers: " + consumers);
+    });
+  emit("receivers", { body: await page.textContent("#try-receivers tbody") });
 
   // The queue page shows the messages without consuming them.
   await page.click(`#queues a[href="#/queue/${encodeURIComponent(queue)}"]`);

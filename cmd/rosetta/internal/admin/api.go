@@ -248,7 +248,7 @@ func (h *Handler) consumers(keep func(exchange.ConsumerInfo) bool) []consumerJSO
 		}
 		out = append(out, consumerJSON{ID: ci.ID, Queue: ci.Queue, Protocol: ci.Protocol, ClientID: ci.ClientID,
 			ConnID: ci.ConnID, Credit: ci.Credit, Unsettled: ci.Unsettled, AutoAck: ci.AutoAck,
-			Exclusive: ci.Exclusive, Bindings: append([]string{}, b...)})
+			Exclusive: ci.Exclusive, Accept: ci.Accept, Bindings: append([]string{}, b...)})
 	}
 	return out
 }

@@ -48,6 +48,7 @@ type consumerJSON struct {
 	Unsettled int              `json:"unsettled"`
 	AutoAck   bool             `json:"auto_ack"`
 	Exclusive bool             `json:"exclusive"`
+	Accept    string           `json:"accept,omitempty"` // the format it asked for
 	// Bindings are the patterns of the consumer's queue: for an MQTT
 	// session queue, the client's subscriptions.
 	Bindings []string `json:"bindings"`

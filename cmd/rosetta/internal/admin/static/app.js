@@ -248,26 +248,51 @@ async function action(out, f) {
   try { out.textContent = JSON.stringify(await f(), null, 2) || "done"; } catch (e) { out.textContent = "error: " + e.message; }
 }
 
-// explain is the hook for the routing explanation endpoint (a later
-// issue): it returns null until the API offers GET /api/v1/explain, and
-// the "try it" panel then shows its answer under the publish result.
-async function explain(address) {
-  try {
-    return await api("GET", "/explain?address=" + encodeURIComponent(address));
-  } catch (e) {
-    return null;
+// matches reports whether an MQTT topic filter matches an address.
+function matches(filter, address) {
+  const f = filter.split("/"), a = address.split("/");
+  for (let i = 0; i < f.length; i++) {
+    if (f[i] === "#") return !(i === 0 && a[0].startsWith("$"));
+    if (i >= a.length) return false;
+    if (f[i] === "+") { if (i === 0 && a[0].startsWith("$")) return false; continue; }
+    if (f[i] !== a[i]) return false;
   }
+  return f.length === a.length;
+}
+
+// explainAll asks POST /api/v1/explain what each consumer whose queue is
+// bound to the address gets for the message: the result's content type,
+// the start of its body, and the steps that made it.
+async function explainAll(msg) {
+  const rows = [];
+  for (const c of await api("GET", "/consumers")) {
+    if (!(c.bindings || []).some((b) => matches(b, msg.address))) continue;
+    let x;
+    try {
+      x = await api("POST", "/explain", { message: msg, receiver: { protocol: c.protocol, accept: c.accept || "", queue: c.queue } });
+    } catch (e) {
+      x = { error: e.message };
+    }
+    const r = x.result || {};
+    rows.push([c.client_id || c.queue, c.protocol, c.accept || "(none)", x.error ? "error: " + x.error : (x.dropped ? "dropped" : (r.content_type || "")),
+      (r.body !== undefined ? r.body : (r.body_base64 ? "base64:" + r.body_base64 : "")).slice(0, 120),
+      (x.steps || []).map((s) => s.name).join(" → ") || "as published"]);
+  }
+  return rows;
 }
 
 function setup() {
   window.addEventListener("hashchange", navigate);
   $("try").addEventListener("submit", async (ev) => {
     ev.preventDefault();
-    const address = $("try-address").value;
-    await action($("try-result"), () => api("POST", "/publish", { address, body: $("try-body").value, retain: $("try-retain").checked }));
-    const x = await explain(address);
-    $("try-explain").hidden = x === null;
-    if (x !== null) $("try-explain").textContent = JSON.stringify(x, null, 2);
+    const msg = { address: $("try-address").value, body: $("try-body").value, content_type: $("try-type").value };
+    await action($("try-result"), () => api("POST", "/publish", Object.assign({ retain: $("try-retain").checked }, msg)));
+    const tb = $("try-receivers").tBodies[0];
+    try {
+      fillRows(tb, await explainAll(msg), 6, "no consumer is bound to " + msg.address);
+    } catch (e) {
+      fillRows(tb, [], 6, "error: " + e.message);
+    }
   });
   const q = () => encodeURIComponent(route.arg);
   $("q-refresh").addEventListener("click", () => peekQueue(route.arg).catch((e) => { $("q-result").textContent = "error: " + e.message; }));
