@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"net/http"
 	"net/http/httptest"
@@ -456,4 +457,35 @@ func TestRunSamples(t *testing.T) {
 	}
 	cancel()
 	<-done
+}
+
+func TestExplain(t *testing.T) {
+	f := newFixture(t, nil)
+	wantError(t, f.do(t, "POST", "/api/v1/explain", `{"message":{"address":"a"},"receiver":{"protocol":"mqtt"}}`), http.StatusNotImplemented)
+
+	var got exchange.Receiver
+	f = newFixture(t, func(c *Config, _ *auth.StaticConfig) {
+		c.Explain = func(_ context.Context, m *message.Message, r exchange.Receiver) (Explained, error) {
+			got = r
+			if r.Accept == "nope" {
+				return Explained{}, fmt.Errorf("accept %q: %w", r.Accept, exchange.ErrUnknownFormat)
+			}
+			out := m.Clone()
+			out.Body = []byte(strings.ToUpper(string(m.Body)))
+			return Explained{Plan: "upper", Steps: []ExplainedStep{{Name: "upper", Why: "asked"}}, Result: out}, nil
+		}
+	})
+	ex := decodeAs[explainJSON](t, f.do(t, "POST", "/api/v1/explain",
+		`{"message":{"address":"a/b","body":"hi","content_type":"text/plain"},"receiver":{"protocol":"stomp","accept":"x-upper","queue":"q"}}`), http.StatusOK)
+	if ex.Plan != "upper" || len(ex.Steps) != 1 || ex.Result == nil || ex.Result.Body != "HI" || ex.Result.Address != "a/b" {
+		t.Fatalf("explain %+v", ex)
+	}
+	if got.Protocol != message.ProtocolSTOMP || got.Accept != "x-upper" || got.Queue != "q" {
+		t.Fatalf("receiver %+v", got)
+	}
+	wantError(t, f.do(t, "POST", "/api/v1/explain", `{"message":{"address":"a"},"receiver":{"protocol":"stomp","accept":"nope"}}`), http.StatusUnprocessableEntity)
+	for _, body := range []string{`{`, `{"message":{"address":"a"},"receiver":{}}`, `{"message":{"address":"a"},"receiver":{"protocol":"smtp"}}`,
+		`{"message":{"address":"a/#"},"receiver":{"protocol":"mqtt"}}`} {
+		wantError(t, f.do(t, "POST", "/api/v1/explain", body), http.StatusBadRequest)
+	}
 }
