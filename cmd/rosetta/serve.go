@@ -28,6 +28,14 @@ import (
 // command line are set in the result, so that they override the
 // environment and the file and nothing else does.
 func parseServeFlags(args []string, stderr io.Writer) (config.Overrides, error) {
+	o, _, err := parseServeArgs(args, stderr)
+	return o, err
+}
+
+// parseServeArgs is parseServeFlags that also returns --pprof, the
+// profiling listen address ("" means none), which is not a configuration
+// key: it is a diagnostic switch for one run.
+func parseServeArgs(args []string, stderr io.Writer) (config.Overrides, string, error) {
 	fs := flag.NewFlagSet("serve", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	vals := map[string]*string{}
@@ -45,6 +53,7 @@ func parseServeFlags(args []string, stderr io.Writer) (config.Overrides, error) 
 	str("http", `HTTP listen address for /healthz, /readyz, /metrics, /mqtt, /stomp and /amqp, or "off" (default port 8080)`)
 	str("log-level", "debug, info, warn or error (default info)")
 	str("log-format", "text, json or auto: text on a terminal, JSON otherwise (default auto)")
+	pprofAddr := fs.String("pprof", "", "serve net/http/pprof at /debug/pprof/ on this address, e.g. 127.0.0.1:6060 (default off; never expose it)")
 	fs.Usage = func() {
 		fmt.Fprintf(stderr, "Usage: rosetta serve [flags]\n\n"+
 			"Precedence: flags, then ROSETTA_* environment variables, then the config file, then defaults.\n"+
@@ -52,23 +61,27 @@ func parseServeFlags(args []string, stderr io.Writer) (config.Overrides, error) 
 		fs.PrintDefaults()
 	}
 	if err := fs.Parse(args); err != nil {
-		return config.Overrides{}, err
+		return config.Overrides{}, "", err
 	}
 	if fs.NArg() > 0 {
-		return config.Overrides{}, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+		return config.Overrides{}, "", fmt.Errorf("unexpected argument %q", fs.Arg(0))
 	}
 	var o config.Overrides
 	set := map[string]**string{
 		"config": &o.ConfigFile, "data-dir": &o.DataDir, "storage": &o.Storage, "sync": &o.Sync, "mqtt": &o.MQTT, "mqtt-tls": &o.MQTTTLS,
 		"stomp": &o.STOMP, "stomp-tls": &o.STOMPTLS, "amqp": &o.AMQP, "amqp-tls": &o.AMQPTLS, "http": &o.HTTP, "log-level": &o.LogLevel, "log-format": &o.LogFormat,
 	}
-	fs.Visit(func(f *flag.Flag) { *set[f.Name] = vals[f.Name] })
-	return o, nil
+	fs.Visit(func(f *flag.Flag) {
+		if dst := set[f.Name]; dst != nil {
+			*dst = vals[f.Name]
+		}
+	})
+	return o, *pprofAddr, nil
 }
 
 // serveMain runs `rosetta serve` until ctx ends, and returns the exit code.
 func serveMain(ctx context.Context, args []string, stderr io.Writer, environ []string) int {
-	o, err := parseServeFlags(args, stderr)
+	o, pprofAddr, err := parseServeArgs(args, stderr)
 	if err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return exitOK
@@ -84,6 +97,14 @@ func serveMain(ctx context.Context, args []string, stderr io.Writer, environ []s
 	log := newLogger(cfg.Log, stderr)
 	for _, w := range warnings {
 		log.Warn(w)
+	}
+	if pprofAddr != "" {
+		stop, err := servePprof(pprofAddr, log)
+		if err != nil {
+			log.Error("pprof listener", "addr", pprofAddr, "err", err)
+			return exitError
+		}
+		defer stop()
 	}
 	if err := serve(ctx, cfg, o, environ, log); err != nil {
 		log.Error("rosetta stopped with an error", "err", err)
