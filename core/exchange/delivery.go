@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"math"
 	"sync/atomic"
 	"time"
 
@@ -131,6 +132,63 @@ func (q *queue) settle(d *Delivery, o Outcome) error {
 	default: // OutcomeRejected
 		return q.settleDead(e, "rejected", o.Reason, d.DeliveryCount, persist)
 	}
+}
+
+// AcceptBatch settles ds, deliveries handed to c, as Accepted, and grants c
+// credit more deliveries (as AddCredit), taking the queue's lock once for
+// all of them and committing the store deletes of persisted messages in
+// one batch: a front-end that writes many deliveries at once settles them
+// at once. Deliveries already settled, and auto-acknowledged ones, are
+// skipped; a delivery of another consumer is settled on its own. Like
+// Settle, it returns once the store has the deletes.
+func (c *Consumer) AcceptBatch(ds []*Delivery, credit int) error {
+	q := c.q
+	x := q.x
+	persist := x.store != nil && x.gate.enter()
+	if persist {
+		defer x.gate.leave()
+	}
+	var errs []error
+	var buf [64]*entry // most batches: no allocation
+	es := buf[:0]
+	for _, d := range ds {
+		if d.c != c {
+			if err := d.Settle(Accepted); err != nil && !errors.Is(err, ErrSettled) {
+				errs = append(errs, err)
+			}
+			continue
+		}
+		if d.state.CompareAndSwap(stateLive, stateSettled) {
+			es = append(es, d.e)
+		}
+	}
+	var ops []Op
+	q.mu.Lock()
+	for _, e := range es {
+		q.takeBack(e)
+		if e.persisted && persist && !q.deleted {
+			ops = append(ops, Op{Kind: OpDeleteMessage, Queue: q.name, Seq: e.seq})
+		}
+	}
+	give := credit > 0 && !c.closed
+	if give {
+		if c.credit > math.MaxInt-credit {
+			c.credit = math.MaxInt
+		} else {
+			c.credit += credit
+		}
+	}
+	q.mu.Unlock()
+	q.acked.Add(uint64(len(es)))
+	if len(ops) > 0 {
+		if err := x.store.Commit(context.Background(), &Batch{Ops: ops}); err != nil {
+			errs = append(errs, fmt.Errorf("settle %q: %d deletes: %w", q.name, len(ops), err))
+		}
+	}
+	if give {
+		q.dispatch()
+	}
+	return errors.Join(errs...)
 }
 
 // settleDead takes an unsettled entry back and dead-letters it.

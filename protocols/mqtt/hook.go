@@ -881,3 +881,23 @@ func (s *Server) forgetSession(ss *session) {
 	}
 	s.mu.Unlock()
 }
+
+// writeRaw writes packets the session writer encoded (appendPublish)
+// straight to the socket, under the mochi client's lock, which mochi's own
+// writes take too, so that packets never interleave. mochi holds a packet
+// back in a buffer only while its own outbound queue is not empty; New
+// sets ClientNetWriteBufferSize to 1 so that it writes those through too,
+// and nothing of mochi's waits to go out behind a packet of ours.
+func (c *conn) writeRaw(b []byte) error {
+	cl := c.cl
+	if cl.Closed() {
+		return mochi.ErrConnectionClosed
+	}
+	if cl.Net.Conn == nil {
+		return nil
+	}
+	cl.Lock()
+	defer cl.Unlock()
+	_, err := cl.Net.Conn.Write(b)
+	return err
+}

@@ -121,11 +121,18 @@ func willPacket(c *packets.ConnectParams) packets.Packet {
 // Message Expiry Interval is the time left at now (MQTT-3.3.2-6); the
 // caller has already dropped expired messages (MQTT-3.3.2-5).
 func publishFromMessage(m *message.Message, qos byte, retain, v5 bool, now time.Time) (packets.Packet, message.Lost) {
-	pk := packets.Packet{
-		FixedHeader: packets.FixedHeader{Type: packets.Publish, Qos: qos, Retain: retain},
-		TopicName:   m.Address.MQTT(),
-		Payload:     m.Body,
-	}
+	var pk packets.Packet
+	lost := fillPublish(&pk, m, qos, retain, v5, now)
+	pk.TopicName = m.Address.MQTT()
+	return pk, lost
+}
+
+// fillPublish is publishFromMessage into *pk, which must be zero, leaving
+// TopicName empty: the session writer encodes the topic from the address
+// itself (appendPublish) and builds the string only when it needs one.
+func fillPublish(pk *packets.Packet, m *message.Message, qos byte, retain, v5 bool, now time.Time) message.Lost {
+	pk.FixedHeader = packets.FixedHeader{Type: packets.Publish, Qos: qos, Retain: retain}
+	pk.Payload = m.Body
 	var lost message.Lost
 	if m.Subject != "" {
 		lost |= message.LostSubject
@@ -154,7 +161,7 @@ func publishFromMessage(m *message.Message, qos byte, retain, v5 bool, now time.
 		if len(m.Headers) > 0 {
 			lost |= message.LostHeaders
 		}
-		return pk, lost
+		return lost
 	}
 	p := &pk.Properties
 	if v, ok := m.Annotations.Native.Get(nativePayloadFormat); ok && v.Kind() == message.KindInt {
@@ -220,7 +227,7 @@ func publishFromMessage(m *message.Message, qos byte, retain, v5 bool, now time.
 			p.User = append(p.User, packets.UserProperty{Key: headerOriginUser, Val: o.User})
 		}
 	}
-	return pk, lost
+	return lost
 }
 
 // remainingSeconds is the Message Expiry Interval to send for a message

@@ -251,6 +251,11 @@ func New(cfg Config) (*Server, error) {
 		Capabilities:           caps,
 		Logger:                 log.With("component", "mochi"),
 		SysTopicResendInterval: sysInterval,
+		// Every write straight to the socket (see conn.writeRaw): mochi
+		// otherwise gathers packets in a buffer while its outbound queue
+		// ($SYS only) is not empty, where a SUBACK could wait behind a
+		// PUBLISH the session writer sends directly.
+		ClientNetWriteBufferSize: 1,
 	})
 	s.hook = &gateway{srv: s}
 	// Our hook is the only auth hook: mochi refuses every client when none

@@ -7,6 +7,7 @@ import (
 	"slices"
 	"sort"
 	"sync"
+	"sync/atomic"
 	"time"
 
 	"github.com/mochi-mqtt/server/v2/packets"
@@ -120,6 +121,13 @@ type writer struct {
 	c    *conn
 	wake chan struct{}
 	stop chan struct{}
+
+	// Owned by the writer goroutine (flush, writeOut):
+	buf  []byte               // PUBLISH packets encoded and not written yet
+	n    int                  // packets in buf
+	qos0 []item               // the QoS 0 deliveries in buf, settled once written
+	ds   []*exchange.Delivery // scratch for settling qos0
+	pk   packets.Packet       // scratch for the packet being encoded
 }
 
 func (w *writer) notify() {
@@ -716,25 +724,39 @@ func (ss *session) resend(w *writer) bool {
 	return true
 }
 
+// Write batching: flush encodes deliveries into the writer's buffer and
+// writes it out (writeOut) once nothing more can go now, or when it holds
+// flushBytes.
+const (
+	flushBytes = 64 << 10
+	// keepBytes is the largest buffer a writer keeps between batches; a
+	// bigger one (a large message) is let go once written.
+	keepBytes = 256 << 10
+)
+
 // flush writes pending deliveries while the window allows. It returns
 // false when the writer must exit.
 func (ss *session) flush(w *writer) bool {
 	c := w.c
-	for {
-		now := time.Now()
+	now := time.Now()
+	for k := 1; ; k++ {
+		if k%64 == 0 {
+			now = time.Now()
+		}
 		ss.mu.Lock()
 		if ss.w != w {
 			ss.mu.Unlock()
+			ss.writeOut(w)
 			return false
 		}
 		if ss.subscribing > 0 || len(ss.pending) == 0 {
 			ss.mu.Unlock()
-			return true
+			return ss.writeOut(w)
 		}
 		it := ss.pending[0]
 		if it.c.c == nil {
 			ss.mu.Unlock() // its consumer is being set up; consume notifies
-			return true
+			return ss.writeOut(w)
 		}
 		m := it.d.Msg
 		qos, retain, ids, accept, ok := ss.egressLocked(it, c.v5)
@@ -748,7 +770,7 @@ func (ss *session) flush(w *writer) bool {
 		}
 		if qos > 0 && len(ss.inflight) >= ss.window {
 			ss.mu.Unlock() // MQTT-3.3.4-9, MQTT-4.9.0-2: wait for an acknowledgement
-			return true
+			return ss.writeOut(w)
 		}
 		ss.pending = ss.pending[1:]
 		ss.mu.Unlock()
@@ -761,23 +783,29 @@ func (ss *session) flush(w *writer) bool {
 			ss.settle(it.c, it.d, exchange.Accepted)
 			continue
 		}
-		ss.mu.Lock()
-		if ss.w != w || it.c.closed || ss.ended {
-			// Taken over or closed while transforming: as for a lost
-			// connection below, the delivery waits for the next writer
-			// (a closed consumer has released it).
-			if !it.c.closed && !ss.ended {
-				ss.pending = slices.Insert(ss.pending, 0, it)
-			}
-			ss.mu.Unlock()
-			return false
-		}
-		pk, lost := publishFromMessage(m, qos, retain, c.v5, now)
+		pk := &w.pk
+		*pk = packets.Packet{}
+		lost := fillPublish(pk, m, qos, retain, c.v5, now)
 		if lost != 0 {
 			ss.srv.lossy.Add(1)
 			ss.srv.x.CountLossy(m.Annotations.Origin.Protocol, message.ProtocolMQTT, lost)
 		}
 		pk.Properties.SubscriptionIdentifier = ids
+		if qos > 0 || c.aliasMax > 0 {
+			pk.TopicName = m.Address.MQTT()
+		}
+		ss.mu.Lock()
+		if ss.w != w || it.c.closed || ss.ended {
+			// Taken over or closed while transforming: as for a lost
+			// connection (writeOut), the delivery waits for the next writer
+			// (a closed consumer has released it).
+			if !it.c.closed && !ss.ended {
+				ss.pending = slices.Insert(ss.pending, 0, it)
+			}
+			ss.mu.Unlock()
+			ss.writeOut(w)
+			return false
+		}
 		var o *outbound
 		if qos > 0 {
 			pk.PacketID = ss.nextPacketID()
@@ -787,7 +815,7 @@ func (ss *session) flush(w *writer) bool {
 			// already (MQTT-3.3.1-1). Never on QoS 0 (MQTT-3.3.1-2).
 			pk.FixedHeader.Dup = it.d.Redelivered
 			ss.sendSeq++
-			o = &outbound{pk: pk, d: it.d, c: it.c, state: awaitPuback, seq: ss.sendSeq}
+			o = &outbound{pk: *pk, d: it.d, c: it.c, state: awaitPuback, seq: ss.sendSeq}
 			if qos == 2 {
 				o.state = awaitPubrec
 			}
@@ -795,6 +823,10 @@ func (ss *session) flush(w *writer) bool {
 		}
 		ss.mu.Unlock()
 
+		var topic address.Address // encode the topic from the address
+		if pk.TopicName == "" {
+			topic = m.Address
+		}
 		if c.aliasMax > 0 {
 			// Topic aliases belong to the connection (MQTT 5 §3.3.2.3.4), so
 			// only this first send uses one; a resend carries the topic.
@@ -805,18 +837,12 @@ func (ss *session) flush(w *writer) bool {
 				}
 			}
 		}
-		err = c.cl.WritePacket(pk)
-		var code packets.Code
-		switch {
-		case err == nil:
-			c.reg.CountOut()
-			if qos == 0 {
-				ss.settle(it.c, it.d, exchange.Accepted)
-			}
-		case errors.As(err, &code):
+		var fits, userDropped bool
+		w.buf, _, fits, userDropped = appendPublish(w.buf, pk, topic, c.v5, c.cl.Properties.Props.MaximumPacketSize)
+		if !fits {
 			// Too big for the client's Maximum Packet Size: discard it as if
 			// it were sent (MQTT-3.1.2-25).
-			c.log.Debug("delivery discarded", "address", m.Address.MQTT(), "error", err)
+			c.log.Debug("delivery discarded: over the client's maximum packet size", "address", m.Address.MQTT())
 			ss.srv.lossy.Add(1)
 			if o != nil {
 				ss.mu.Lock()
@@ -824,18 +850,93 @@ func (ss *session) flush(w *writer) bool {
 				ss.mu.Unlock()
 			}
 			ss.settle(it.c, it.d, exchange.Accepted)
-		default:
-			// The connection is gone. A QoS 0 delivery goes back to the head
-			// of pending; a QoS 1/2 one stays in flight for the resume.
-			if o == nil {
-				ss.mu.Lock()
-				if !it.c.closed && !ss.ended {
-					ss.pending = slices.Insert(ss.pending, 0, it)
-				}
-				ss.mu.Unlock()
-			}
-			return false
+			continue
 		}
+		if userDropped {
+			ss.srv.lossy.Add(1)
+			ss.srv.x.CountLossy(m.Annotations.Origin.Protocol, message.ProtocolMQTT, message.LostHeaders)
+		}
+		w.n++
+		if qos == 0 {
+			w.qos0 = append(w.qos0, it)
+		}
+		if len(w.buf) >= flushBytes {
+			if !ss.writeOut(w) {
+				return false
+			}
+			now = time.Now()
+		}
+	}
+}
+
+// writeOut writes the packets flush encoded, in one call, and settles the
+// QoS 0 deliveries among them. It returns false when the connection
+// failed: the QoS 0 deliveries then go back to the head of pending, for
+// the next connection of a persistent session; the QoS 1/2 ones stay in
+// flight for the resume (MQTT-4.4.0-1).
+func (ss *session) writeOut(w *writer) bool {
+	if w.n == 0 {
+		return true
+	}
+	c := w.c
+	n, size := w.n, len(w.buf)
+	err := c.writeRaw(w.buf)
+	w.n = 0
+	w.buf = w.buf[:0]
+	if cap(w.buf) > keepBytes {
+		w.buf = nil
+	}
+	sent := w.qos0
+	defer func() {
+		clear(sent)
+		w.qos0 = sent[:0]
+	}()
+	if err != nil {
+		ss.mu.Lock()
+		back := make([]item, 0, len(sent))
+		for _, it := range sent {
+			if !it.c.closed && !ss.ended {
+				back = append(back, it)
+			}
+		}
+		ss.pending = slices.Insert(ss.pending, 0, back...)
+		ss.mu.Unlock()
+		return false
+	}
+	info := ss.srv.mochi.Info
+	atomic.AddInt64(&info.BytesSent, int64(size))
+	atomic.AddInt64(&info.PacketsSent, int64(n))
+	atomic.AddInt64(&info.MessagesSent, int64(n))
+	for range n {
+		c.reg.CountOut()
+	}
+	// Settle by consumer, one batch per run of the same consumer.
+	for i := 0; i < len(sent); {
+		cons := sent[i].c
+		ds := w.ds[:0]
+		for ; i < len(sent) && sent[i].c == cons; i++ {
+			ds = append(ds, sent[i].d)
+		}
+		ss.acceptBatch(cons, ds)
+		clear(ds)
+		w.ds = ds[:0]
+	}
+	return true
+}
+
+// acceptBatch settles deliveries of one consumer as accepted and, while
+// the client is online, grants the consumer as many more.
+func (ss *session) acceptBatch(cons *consumer, ds []*exchange.Delivery) {
+	ss.mu.Lock()
+	cons.held -= len(ds)
+	give := ss.conn != nil && !cons.closed && cons.c != nil
+	ss.mu.Unlock()
+	credit := 0
+	if give {
+		credit = len(ds)
+	}
+	if err := ds[0].Consumer().AcceptBatch(ds, credit); err != nil {
+		ss.log.Debug("settle", "queue", cons.queue, "error", err)
 	}
 }
 
