@@ -126,7 +126,7 @@ func (h *gateway) OnConnect(cl *mochi.Client, pk packets.Packet) error {
 	}
 	if cl.Net.Conn != nil {
 		creds.Remote = cl.Net.Conn.RemoteAddr()
-		if tc, ok := cl.Net.Conn.(*tls.Conn); ok {
+		if tc, ok := netConn(cl.Net.Conn).(*tls.Conn); ok {
 			st := tc.ConnectionState()
 			creds.TLS = &st
 		}

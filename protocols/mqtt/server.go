@@ -322,7 +322,9 @@ func (s *Server) serve(l net.Listener, kind string) error {
 	if err := s.mochi.AddListener(listeners.NewNet(id, l)); err != nil {
 		return fmt.Errorf("mqtt: serve %s: %w", l.Addr(), err)
 	}
-	s.mochi.Listeners.Serve(id, s.mochi.EstablishConnection)
+	s.mochi.Listeners.Serve(id, func(id string, c net.Conn) error {
+		return s.mochi.EstablishConnection(id, newAckConn(c))
+	})
 	s.log.Info("listening", "listener", id, "addr", l.Addr().String())
 	<-s.done
 	return ErrServerClosed

@@ -1,6 +1,7 @@
 package mqtt
 
 import (
+	"context"
 	"crypto/ecdsa"
 	"crypto/elliptic"
 	"crypto/rand"
@@ -12,6 +13,8 @@ import (
 	"net"
 	"testing"
 	"time"
+
+	"github.com/rosettamq/rosetta/core/auth"
 )
 
 // selfSigned returns a TLS certificate for 127.0.0.1, made for the test.
@@ -39,7 +42,11 @@ func selfSigned(t *testing.T) tls.Certificate {
 
 func TestServeTLS(t *testing.T) {
 	cert := selfSigned(t)
-	b := startBroker(t, func(c *Config) { c.TLS = &tls.Config{Certificates: []tls.Certificate{cert}} })
+	sawTLS := make(chan bool, 4)
+	b := startBroker(t, func(c *Config) {
+		c.TLS = &tls.Config{Certificates: []tls.Certificate{cert}}
+		c.Auth = tlsAuth{testAuth{}, sawTLS}
+	})
 	l, err := net.Listen("tcp", "127.0.0.1:0")
 	if err != nil {
 		t.Fatal(err)
@@ -55,10 +62,30 @@ func TestServeTLS(t *testing.T) {
 	in := newInbox(4)
 	opts := v3Options("ssl://"+l.Addr().String(), clientID("tls")).SetTLSConfig(&tls.Config{InsecureSkipVerify: true})
 	c := connectV3(t, opts)
+	// The handshake state reaches Authenticate through the connection
+	// wrapper (ackConn), for certificate-based authentication.
+	if !<-sawTLS {
+		t.Error("Authenticate got no TLS connection state")
+	}
 	subscribeV3(t, c, "tls/#", 1, in)
 	publishV3(t, c, "tls/x", 1, false, []byte("secret"))
 	if m := in.next(t, recvTimeout); string(m.Payload) != "secret" {
 		t.Errorf("got %v", m)
 	}
 	c.Disconnect(100)
+}
+
+// tlsAuth is testAuth reporting whether each Authenticate saw a TLS
+// handshake.
+type tlsAuth struct {
+	testAuth
+	saw chan bool
+}
+
+func (a tlsAuth) Authenticate(ctx context.Context, c auth.Credentials) (auth.Identity, error) {
+	select {
+	case a.saw <- c.TLS != nil && c.TLS.HandshakeComplete:
+	default:
+	}
+	return a.testAuth.Authenticate(ctx, c)
 }
