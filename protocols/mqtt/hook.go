@@ -63,6 +63,8 @@ type conn struct {
 	// processed, by filter, read back by OnACLCheck and OnSubscribed
 	// (guarded by mu).
 	decisions map[string]subDecision
+	// last is the last PUBLISH topic parsed (guarded by mu).
+	last pubTarget
 }
 
 // subDecision is our verdict on one filter of a SUBSCRIBE.
@@ -71,6 +73,32 @@ type subDecision struct {
 	code   byte // the MQTT 5 reason code when refused
 	pf     parsedFilter
 	accept string // the SUBSCRIBE's accept user property (MQTT 5)
+}
+
+// pubTarget is a PUBLISH topic parsed by publishTarget.
+type pubTarget struct {
+	topic  string
+	addr   address.Address // shared by the messages published to topic: never changed
+	exact  address.Pattern // address.Exact(addr), for Authorize
+	ensure bool
+	err    error
+}
+
+// target parses a PUBLISH topic, remembering the last one: publishers
+// mostly repeat a topic, and each PUBLISH is looked at twice (OnACLCheck,
+// OnPublish) or three times (checkPublish, for 3.1.1 QoS>0).
+func (c *conn) target(topic string) pubTarget {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if c.last.topic != topic || c.last.addr == nil && c.last.err == nil {
+		t := pubTarget{topic: topic}
+		t.addr, t.ensure, t.err = publishTarget(topic)
+		if t.err == nil {
+			t.exact = address.Exact(t.addr)
+		}
+		c.last = t
+	}
+	return c.last
 }
 
 func (c *conn) decision(filter string) (subDecision, bool) {
@@ -229,11 +257,11 @@ func (h *gateway) OnACLCheck(cl *mochi.Client, topic string, write bool) bool {
 		}
 		return true
 	}
-	a, _, err := publishTarget(topic)
+	t := c.target(topic)
 	// A temporary reply queue's address holds its requester's random
 	// connection id, so knowing it is the permission to reply, as for
 	// STOMP senders (docs/mapping.md "Reply-to").
-	if err == nil && (address.IsTemp(a) || h.srv.auth.Authorize(c.ident, auth.Publish, address.Exact(a))) {
+	if t.err == nil && (address.IsTemp(t.addr) || h.srv.auth.Authorize(c.ident, auth.Publish, t.exact)) {
 		return true
 	}
 	h.srv.rejected.Add(1)
@@ -642,7 +670,8 @@ func (h *gateway) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet
 	if c == nil {
 		return pk, packets.ErrRejectPacket
 	}
-	a, ensure, err := publishTarget(pk.TopicName)
+	t := c.target(pk.TopicName)
+	a, ensure, err := t.addr, t.ensure, t.err
 	if err != nil {
 		return h.refusePublish(c, pk, packets.ErrTopicNameInvalid, err)
 	}

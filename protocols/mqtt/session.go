@@ -106,13 +106,39 @@ const (
 	awaitPubcomp        // PUBREL sent
 )
 
-// outbound is a QoS 1/2 delivery in flight toward the client.
+// outbound is a QoS 1/2 delivery in flight toward the client. What a
+// resend needs is kept, not the packet: resend renders it again, for the
+// connection it resumes on.
 type outbound struct {
-	pk    packets.Packet // the PUBLISH as first sent (full topic, no alias), or the PUBREL
-	d     *exchange.Delivery
-	c     *consumer
-	state int
-	seq   uint64 // send order, for resending in order on resume
+	id     uint16           // packet identifier
+	m      *message.Message // as sent (transformed for the receiver)
+	qos    byte
+	retain bool
+	ids    []int // Subscription Identifiers
+	d      *exchange.Delivery
+	c      *consumer
+	state  int
+	seq    uint64 // send order, for resending in order on resume
+}
+
+// packet renders o again for a resend on c: the PUBLISH with DUP set and
+// the full topic (MQTT-3.3.1-1), or the PUBREL once the client sent
+// PUBREC.
+func (o *outbound) packet(c *conn, now time.Time) packets.Packet {
+	if o.state == awaitPubcomp {
+		return pubrelPacket(o.id)
+	}
+	var pk packets.Packet
+	fillPublish(&pk, o.m, o.qos, o.retain, c.v5, now)
+	pk.TopicName = o.m.Address.MQTT()
+	pk.PacketID = o.id
+	pk.FixedHeader.Dup = true
+	pk.Properties.SubscriptionIdentifier = o.ids
+	return pk
+}
+
+func pubrelPacket(id uint16) packets.Packet {
+	return packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: id}
 }
 
 // writer is the goroutine that writes a session's deliveries to one
@@ -709,13 +735,11 @@ func (ss *session) resend(w *writer) bool {
 		return true
 	}
 	sort.Slice(out, func(i, j int) bool { return out[i].seq < out[j].seq })
+	now := time.Now()
 	for _, o := range out {
 		ss.mu.Lock()
-		pk := o.pk
+		pk := o.packet(w.c, now)
 		ss.mu.Unlock()
-		if pk.FixedHeader.Type == packets.Publish {
-			pk.FixedHeader.Dup = true // MQTT-3.3.1-1
-		}
 		if err := w.c.cl.WritePacket(pk); err != nil {
 			return false
 		}
@@ -815,7 +839,7 @@ func (ss *session) flush(w *writer) bool {
 			// already (MQTT-3.3.1-1). Never on QoS 0 (MQTT-3.3.1-2).
 			pk.FixedHeader.Dup = it.d.Redelivered
 			ss.sendSeq++
-			o = &outbound{pk: *pk, d: it.d, c: it.c, state: awaitPuback, seq: ss.sendSeq}
+			o = &outbound{id: pk.PacketID, m: m, qos: qos, retain: retain, ids: ids, d: it.d, c: it.c, state: awaitPuback, seq: ss.sendSeq}
 			if qos == 2 {
 				o.state = awaitPubrec
 			}
@@ -1050,14 +1074,13 @@ func (ss *session) ack(c *conn, pk packets.Packet) bool {
 		// finish the handshake with PUBREL (MQTT-4.3.3-4); the identifier
 		// stays in use until PUBCOMP.
 		o.state = awaitPubcomp
-		o.pk = packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrel, Qos: 1}, PacketID: pk.PacketID}
-		o.d = nil
+		o.d, o.m, o.ids = nil, nil, nil
 		res := exchange.Accepted
 		outcome = &res
-		rel := o.pk
+		rel := pubrelPacket(pk.PacketID)
 		pubrel = &rel
 	case pk.FixedHeader.Type == packets.Pubrec && o.state == awaitPubcomp:
-		rel := o.pk // a repeated PUBREC: send PUBREL again
+		rel := pubrelPacket(pk.PacketID) // a repeated PUBREC: send PUBREL again
 		pubrel = &rel
 	case pk.FixedHeader.Type == packets.Pubcomp && o.state == awaitPubcomp:
 		delete(ss.inflight, pk.PacketID)
