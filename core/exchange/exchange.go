@@ -112,6 +112,7 @@ type Exchange struct {
 	states   stateTable
 
 	gate        gate          // counts in-flight operations; closed by Close
+	bg          background    // commits nobody waits for
 	stop        chan struct{} // closed by Close to stop the sweeper
 	sweeperDone chan struct{} // closed when the sweeper returns
 	closeOnce   sync.Once
@@ -215,15 +216,14 @@ func (x *Exchange) commit(ctx context.Context, b *Batch) error {
 }
 
 // commitBackground commits changes that follow a settlement or a sweep:
-// nobody waits for them and a failure leaves the message in the store, so
-// it comes back after a restart (at least once), which is logged.
+// nobody waits for them (with an AsyncStore, not even the caller:
+// background.go) and a failure leaves the message in the store, so it
+// comes back after a restart (at least once), which is logged.
 func (x *Exchange) commitBackground(b *Batch, what string) {
 	if x.store == nil || len(b.Ops) == 0 {
 		return
 	}
-	if err := x.store.Commit(context.Background(), b); err != nil {
-		x.log.Error("store commit failed", "op", what, "ops", len(b.Ops), "err", err)
-	}
+	x.bg.commit(x, b, what)
 }
 
 // Stats are exchange-wide counters, per protocol where it applies.

@@ -41,14 +41,49 @@ type Routed struct {
 // other target queue (RabbitMQ's semantics) and Publish returns the Routed
 // counts with an error that wraps ErrQueueFull, so that the publisher gets
 // a negative outcome. If the store commit fails, the message goes nowhere.
+//
+// Publish is PublishPending followed by Wait.
 func (x *Exchange) Publish(ctx context.Context, m *message.Message, opts PublishOptions) (Routed, error) {
+	var p Pending
+	x.begin(ctx, m, opts, &p)
+	return p.Wait(ctx)
+}
+
+// PublishPending is Publish without the wait for the store: it routes m,
+// reserves its place and sequence number on every target queue and hands
+// the durable copies to the store, all before it returns, and leaves the
+// rest to the returned Pending's Wait: once the store has committed, the
+// message becomes visible on its queues; if the commit fails, the places
+// are given back and the message goes nowhere. A publish that needs no
+// commit (a non-durable message, or no durable target) is complete when
+// PublishPending returns.
+//
+// Messages published by one goroutine keep their order on every queue
+// they share, however their commits complete: a queue makes its messages
+// visible in the order their places were reserved, holding a message back
+// while an earlier one is still committing. A caller may therefore keep
+// several publishes in flight and wait for them later, in order, from
+// another goroutine (a connection's confirmer). Every Pending must be
+// waited for: until then it holds back the later messages of its queues,
+// and Close waits for it. Errors known at once (ErrInvalid,
+// ErrQueueNotFound, ErrQueueFull, ErrClosed) are reported by Wait too.
+func (x *Exchange) PublishPending(ctx context.Context, m *message.Message, opts PublishOptions) *Pending {
+	p := &Pending{}
+	x.begin(ctx, m, opts, p)
+	return p
+}
+
+// begin is the synchronous part of a publish, into p.
+func (x *Exchange) begin(ctx context.Context, m *message.Message, opts PublishOptions, p *Pending) {
 	if m == nil || len(m.Address) == 0 {
-		return Routed{}, fmt.Errorf("publish: %w: message without an address", ErrInvalid)
+		p.fail(fmt.Errorf("publish: %w: message without an address", ErrInvalid))
+		return
 	}
 	if !x.gate.enter() {
-		return Routed{}, ErrClosed
+		p.fail(ErrClosed)
+		return
 	}
-	defer x.gate.leave()
+	p.x, p.gated = x, true
 	if m.ID == "" {
 		m.ID = x.ids.next()
 	}
@@ -59,13 +94,15 @@ func (x *Exchange) Publish(ctx context.Context, m *message.Message, opts Publish
 	if opts.EnsureQueue {
 		q, err := x.ensureQueue(m.Address)
 		if err != nil {
-			return Routed{}, fmt.Errorf("publish to %q: %w", m.Address, err)
+			p.done(Routed{}, fmt.Errorf("publish to %q: %w", m.Address, err))
+			return
 		}
 		named = q
 	}
 	if m.Annotations.Retain {
 		if err := x.retain(ctx, m); err != nil {
-			return Routed{}, fmt.Errorf("publish to %q: retain: %w", m.Address, err)
+			p.done(Routed{}, fmt.Errorf("publish to %q: retain: %w", m.Address, err))
+			return
 		}
 	}
 
@@ -79,13 +116,11 @@ func (x *Exchange) Publish(ctx context.Context, m *message.Message, opts Publish
 	targets = dedupQueues(targets)
 	if len(targets) == 0 {
 		x.unroutable.Add(1)
-		return Routed{}, nil
+		p.done(Routed{}, nil)
+		return
 	}
-	r, err := x.place(ctx, m, targets, nil)
-	if err != nil {
-		return r, fmt.Errorf("publish to %q: %w", m.Address, err)
-	}
-	return r, nil
+	p.addr = m.Address
+	x.start(ctx, m, targets, nil, p)
 }
 
 // ensureQueue returns the queue named by a's MQTT rendering, creating it
@@ -150,15 +185,13 @@ func (x *Exchange) placeOne(ctx context.Context, m *message.Message, q *queue, p
 	return x.place(ctx, m, qs[:], pre)
 }
 
-// unreserve gives back the places reserved for a message whose commit
-// failed.
-func (x *Exchange) unreserve(slots []slot, size int64) {
-	for _, s := range slots {
-		s.q.mu.Lock()
-		s.q.pending--
-		s.q.pendBytes -= size
-		s.q.mu.Unlock()
-	}
+// place enqueues m on targets, committing its durable copies together
+// with pre, and waits: start and Wait.
+func (x *Exchange) place(ctx context.Context, m *message.Message, targets []*queue, pre []Op) (Routed, error) {
+	var p Pending
+	p.x = x
+	x.start(ctx, m, targets, pre, &p)
+	return p.Wait(ctx)
 }
 
 // slot is a message reserved on a queue while its store commit runs.
@@ -167,17 +200,97 @@ type slot struct {
 	e *entry
 }
 
-// place enqueues m on targets. When nothing needs the store, each queue
-// takes the message in one critical section, so sequence numbers follow
-// the order in which messages become visible. Otherwise it goes in three
-// steps: reserve a place on each queue (refusing where a reject-publish
-// queue is full), commit the durable copies in one batch together with pre,
-// then make them visible; nothing becomes visible if the commit fails.
-// Either way, drop-head limits are applied and the queues dispatched.
-func (x *Exchange) place(ctx context.Context, m *message.Message, targets []*queue, pre []Op) (Routed, error) {
-	p := placement{x: x, m: m, size: int64(m.Size()), prio: min(m.Priority, message.MaxPriority)}
+// holdState is where an entry stands in its queue's inflight list.
+type holdState uint8
+
+const (
+	holdNone    holdState = iota // not in an inflight list
+	holdWaiting                  // its publish is committing
+	holdReady                    // committed (or nothing to commit): visible once the entries before it are settled
+	holdFailed                   // its commit failed: removed when it reaches the front
+)
+
+// Pending is a publish begun by PublishPending whose store commit may
+// still be running. Its methods are for one goroutine at a time; it may be
+// handed to another goroutine (through a channel) between calls.
+type Pending struct {
+	x     *Exchange
+	addr  address.Address // for errors; nil for internal places
+	gated bool            // holds x.gate until complete
+	pl    placement
+	slots []slot
+	buf   [2]slot
+	wait  <-chan error // the store's answer; nil when nothing was handed to it
+	fin   bool         // complete: r and err are final
+	r     Routed
+	err   error
+}
+
+// Ready reports whether Wait would return without blocking. When the store
+// has answered, it completes the publish (the message becomes visible)
+// before returning true.
+func (p *Pending) Ready() bool {
+	if p.fin {
+		return true
+	}
+	select {
+	case err := <-p.wait:
+		p.complete(err)
+		return true
+	default:
+		return false
+	}
+}
+
+// Wait waits for the store's commit and completes the publish: the
+// message is made visible on its queues and dispatched, or, if the commit
+// failed, its reserved places are given back. It returns what Publish
+// returns. Calling it again returns the same result.
+//
+// If ctx is done first, the publish fails with ctx's error as if the
+// commit had failed; the store may still write the message, which then
+// comes back after a restart (at least once, as with an unconfirmed
+// publish).
+func (p *Pending) Wait(ctx context.Context) (Routed, error) {
+	if !p.fin {
+		select {
+		case err := <-p.wait:
+			p.complete(err)
+		case <-ctx.Done():
+			p.complete(fmt.Errorf("the batch may still be written: %w", ctx.Err()))
+		}
+	}
+	return p.r, p.err
+}
+
+// fail completes p before anything was reserved.
+func (p *Pending) fail(err error) {
+	p.fin, p.err = true, err
+}
+
+// done completes p with r and err, leaving the gate.
+func (p *Pending) done(r Routed, err error) {
+	p.fin, p.r, p.err = true, r, err
+	if p.gated {
+		p.gated = false
+		p.x.gate.leave()
+	}
+}
+
+// start places m on targets. When nothing needs the store and no earlier
+// publish is in flight on a queue, the queue takes the message in one
+// critical section, so sequence numbers follow the order in which
+// messages become visible. Otherwise the message is reserved: it gets its
+// sequence number and a place in the queue's inflight list (refused where
+// a reject-publish queue is full), and its durable copies are handed to
+// the store in one batch together with pre. complete then makes it
+// visible, or gives the places back if the commit failed. start completes
+// p itself when it hands nothing to the store.
+func (x *Exchange) start(ctx context.Context, m *message.Message, targets []*queue, pre []Op, p *Pending) {
+	p.pl = placement{x: x, m: m, size: int64(m.Size()), prio: min(m.Priority, message.MaxPriority)}
+	pl := &p.pl
 	if !m.Expires.IsZero() {
-		p.exp = m.Expires.UnixNano()
+		pl.exp = m.Expires.UnixNano()
 	}
 	needCommit := len(pre) > 0
 	if m.Durable && x.store != nil {
@@ -185,64 +298,134 @@ func (x *Exchange) place(ctx context.Context, m *message.Message, targets []*que
 			needCommit = needCommit || q.cfg.Durable
 		}
 	}
-	if !needCommit {
-		for _, q := range targets {
-			q.mu.Lock()
-			if e := p.reserve(q); e != nil {
-				p.insert(q, e)
-			}
-			q.mu.Unlock()
-			p.finish(q)
-		}
-		p.cleanup(ctx)
-		return p.r, p.fullErr
-	}
-
-	var buf [16]slot // most messages go to few queues: no allocation
-	slots := buf[:0]
+	p.slots = p.buf[:0]
 	ops := pre
 	for _, q := range targets {
 		q.mu.Lock()
-		e := p.reserve(q)
-		if e != nil {
-			q.pending++
-			q.pendBytes += p.size
-		}
-		q.mu.Unlock()
+		e := pl.reserve(q)
 		if e == nil {
+			q.mu.Unlock()
 			continue
 		}
-		if m.Durable && q.cfg.Durable && x.store != nil {
-			e.persisted = true
+		if !needCommit && len(q.inflight) == 0 {
+			pl.insert(q, e)
+			q.mu.Unlock()
+			pl.finish(q)
+			continue
+		}
+		// A message that needs no commit still waits behind earlier ones
+		// in flight; one that does waits for its own commit on every queue,
+		// so that nothing of it is visible if the commit fails.
+		e.hold = holdReady
+		if needCommit {
+			e.hold = holdWaiting
+			e.persisted = m.Durable && q.cfg.Durable && x.store != nil
+		}
+		q.inflight = append(q.inflight, e)
+		q.pending++
+		q.pendBytes += pl.size
+		q.mu.Unlock()
+		if e.persisted {
 			ops = append(ops, Op{Kind: OpPutMessage, Queue: q.name, Seq: e.seq, Msg: m})
 		}
-		slots = append(slots, slot{q, e})
+		p.slots = append(p.slots, slot{q, e})
 	}
-	if len(ops) > 0 && x.store != nil {
-		if err := x.store.Commit(ctx, &Batch{Ops: ops}); err != nil {
-			x.unreserve(slots, p.size)
-			return Routed{}, fmt.Errorf("store: %w", err)
-		}
+	if needCommit && len(ops) > 0 {
+		p.wait = x.commitAsync(ctx, &Batch{Ops: ops})
+		return
 	}
-	for _, s := range slots {
+	p.complete(nil)
+}
+
+// commitAsync hands b to the store and returns the channel its result
+// arrives on: the store's own when it is an AsyncStore, else one filled by
+// a synchronous Commit.
+func (x *Exchange) commitAsync(ctx context.Context, b *Batch) <-chan error {
+	if as, ok := x.store.(AsyncStore); ok {
+		return as.CommitAsync(ctx, b)
+	}
+	ch := make(chan error, 1)
+	ch <- x.store.Commit(ctx, b)
+	return ch
+}
+
+// complete finishes a publish whose commit returned err (nil when there
+// was none): each reserved entry is marked committed or failed and every
+// queue releases what became visible.
+func (p *Pending) complete(err error) {
+	pl := &p.pl
+	h := holdReady
+	if err != nil {
+		h = holdFailed
+		pl.fullErr = nil
+	}
+	for _, s := range p.slots {
 		q, e := s.q, s.e
 		q.mu.Lock()
-		q.pending--
-		q.pendBytes -= p.size
-		if q.deleted {
-			// Deleted while we committed: take back what we put.
-			q.mu.Unlock()
-			if e.persisted {
-				p.ops = append(p.ops, Op{Kind: OpDeleteMessage, Queue: q.name, Seq: e.seq})
-			}
-			continue
+		e.hold = h
+		if err == nil && !q.deleted {
+			pl.r.Queues++
+			q.enqueued.Add(1)
 		}
-		p.insert(q, e)
+		pl.release(q)
 		q.mu.Unlock()
-		p.finish(q)
+		pl.finish(q)
 	}
-	p.cleanup(ctx)
-	return p.r, p.fullErr
+	clear(p.slots)
+	p.slots = nil
+	pl.cleanup(context.Background())
+	if err != nil {
+		err = fmt.Errorf("store: %w", err)
+		if p.addr != nil {
+			err = fmt.Errorf("publish to %q: %w", p.addr, err)
+		}
+		p.done(Routed{}, err)
+		return
+	}
+	err = pl.fullErr
+	if err != nil && p.addr != nil {
+		err = fmt.Errorf("publish to %q: %w", p.addr, err)
+	}
+	p.done(pl.r, err)
+}
+
+// release takes the settled entries off the front of q's inflight list:
+// committed ones become visible, in seq order, failed ones go; a commit
+// still running at the front holds back everything after it. Drop-head
+// limits are applied once. Caller holds q.mu.
+func (pl *placement) release(q *queue) {
+	n, added := 0, false
+	for _, e := range q.inflight {
+		if e.hold == holdWaiting {
+			break
+		}
+		n++
+		q.pending--
+		q.pendBytes -= e.size
+		failed := e.hold == holdFailed
+		e.hold = holdNone
+		switch {
+		case failed:
+		case q.deleted:
+			// Deleted while we committed: take back what we put.
+			if e.persisted {
+				pl.ops = append(pl.ops, Op{Kind: OpDeleteMessage, Queue: q.name, Seq: e.seq})
+			}
+		default:
+			q.addReady(e, false)
+			q.pageOut(e)
+			added = true
+		}
+	}
+	if n == 0 {
+		return
+	}
+	k := copy(q.inflight, q.inflight[n:])
+	clear(q.inflight[k:])
+	q.inflight = q.inflight[:k]
+	if added && q.cfg.Overflow == DropHead {
+		q.dropHead(&pl.dropped)
+	}
 }
 
 // placement is the state of one place call.

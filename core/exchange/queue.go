@@ -92,8 +92,9 @@ type queue struct {
 	nonEmpty    uint16         // bit p set when lanes[p] is not empty
 	ready       int            // messages in lanes
 	readyBytes  int64
-	pending     int // reserved by a Publish that is committing to the store
-	pendBytes   int64
+	pending     int      // entries in inflight
+	pendBytes   int64    // their bytes
+	inflight    []*entry // reserved by publishes, not yet visible, in seq order (publish.go, release)
 	unsettled   int
 	bytes       int64 // ready and unsettled
 	expiring    int   // ready messages with an expiry: the sweeper skips queues without
@@ -149,6 +150,7 @@ type entry struct {
 	count      int   // failed attempts (delivery-count)
 	prio       uint8
 	persisted  bool      // the store holds it
+	hold       holdState // while in its queue's inflight list; guarded by q.mu
 	handedOut  bool      // delivered before: the next delivery is a redelivery
 	owner      *Consumer // holding it unsettled; nil while ready
 	live       *Delivery // the unsettled delivery while owner != nil

@@ -22,6 +22,19 @@ type Store interface {
 	Close() error
 }
 
+// AsyncStore is a Store that can take a batch without making its caller
+// wait for the disk. The exchange uses it when the store implements it, so
+// that PublishPending returns before the commit; otherwise it calls Commit.
+type AsyncStore interface {
+	Store
+	// CommitAsync hands b over as Commit does and returns at once. The
+	// channel is buffered and receives exactly one value: what Commit
+	// would have returned, once b is durable according to the sync policy
+	// or has failed. Nobody has to read it. Cancelling ctx after the call
+	// has no effect on the commit.
+	CommitAsync(ctx context.Context, b *Batch) <-chan error
+}
+
 // OpKind names a change in a Batch.
 type OpKind uint8
 

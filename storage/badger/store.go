@@ -17,7 +17,7 @@ import (
 	"github.com/rosettamq/rosetta/core/exchange"
 )
 
-var _ exchange.Store = (*Store)(nil)
+var _ exchange.AsyncStore = (*Store)(nil)
 
 // ErrClosed is returned by Commit and Recover after Close.
 var ErrClosed = errors.New("badger: store closed")
@@ -269,22 +269,51 @@ func (q *queueState) count(seq uint64, on bool) {
 // deletes (idempotent) and wide fan-outs of a publish that was not yet
 // confirmed (so the publisher resends it: at-least-once).
 func (s *Store) Commit(ctx context.Context, b *exchange.Batch) error {
+	r, err := s.submit(ctx, b)
+	if r == nil || err != nil {
+		return err
+	}
+	select {
+	case err := <-r.done:
+		return err
+	case <-ctx.Done():
+		return fmt.Errorf("badger: commit (the batch may still be written): %w", ctx.Err())
+	}
+}
+
+// CommitAsync is Commit without the wait (exchange.AsyncStore): b is
+// checked, encoded and handed to the committer before it returns, and the
+// channel receives the result once the group holding b is written. Batches
+// handed over one after the other are written in that order.
+func (s *Store) CommitAsync(ctx context.Context, b *exchange.Batch) <-chan error {
+	r, err := s.submit(ctx, b)
+	if r != nil && err == nil {
+		return r.done
+	}
+	ch := make(chan error, 1)
+	ch <- err
+	return ch
+}
+
+// submit checks and encodes b and queues it for the committer. It returns
+// a nil request when there is nothing to write or b was refused.
+func (s *Store) submit(ctx context.Context, b *exchange.Batch) (*request, error) {
 	if err := ctx.Err(); err != nil {
-		return fmt.Errorf("badger: commit: %w", err)
+		return nil, fmt.Errorf("badger: commit: %w", err)
 	}
 	if b == nil || len(b.Ops) == 0 {
-		return nil
+		return nil, nil
 	}
 	r := &request{ops: make([]op, len(b.Ops)), done: make(chan error, 1), at: time.Now()}
 	for i, o := range b.Ops {
 		if err := prepare(&r.ops[i], o); err != nil {
-			return fmt.Errorf("badger: commit op %d: %w", i, err)
+			return nil, fmt.Errorf("badger: commit op %d: %w", i, err)
 		}
 	}
 	s.mu.Lock()
 	if s.closed {
 		s.mu.Unlock()
-		return ErrClosed
+		return nil, ErrClosed
 	}
 	s.pending = append(s.pending, r)
 	s.pendingOps += len(r.ops)
@@ -293,12 +322,7 @@ func (s *Store) Commit(ctx context.Context, b *exchange.Batch) error {
 	case s.wake <- struct{}{}:
 	default:
 	}
-	select {
-	case err := <-r.done:
-		return err
-	case <-ctx.Done():
-		return fmt.Errorf("badger: commit (the batch may still be written): %w", ctx.Err())
-	}
+	return r, nil
 }
 
 // prepare checks o and encodes what it carries into p.

@@ -312,3 +312,45 @@ func testCommitCancelled(t *testing.T, open func(t *testing.T) exchange.Store) {
 		t.Fatalf("a cancelled commit was applied: %v", s.events)
 	}
 }
+
+// testCommitAsync hands batches over without waiting (when the store is
+// an exchange.AsyncStore), waits for every answer afterwards, and checks
+// that each was applied, survives a reopen, and that a refused batch and
+// a cancelled context are answered on the channel without being applied.
+func testCommitAsync(t *testing.T, open func(t *testing.T) exchange.Store) {
+	st := open(t)
+	as, ok := st.(exchange.AsyncStore)
+	if !ok {
+		closeStore(t, st)
+		t.Skip("not an exchange.AsyncStore")
+	}
+	commit(t, st, putQueue("q", exchange.QueueConfig{Durable: true}))
+	const n = 200
+	answers := make([]<-chan error, 0, n)
+	for i := range n {
+		seq := uint64(i + 1)
+		answers = append(answers, as.CommitAsync(context.Background(), &exchange.Batch{Ops: []exchange.Op{putMsg("q", seq, fmt.Sprint(seq), 0)}}))
+	}
+	bad := as.CommitAsync(context.Background(), &exchange.Batch{Ops: []exchange.Op{{Kind: exchange.OpPutMessage, Queue: "q", Seq: 999}}})
+	ctx, cancel := context.WithCancel(context.Background())
+	cancel()
+	cancelled := as.CommitAsync(ctx, &exchange.Batch{Ops: []exchange.Op{putMsg("q", 1000, "x", 0)}})
+	for i, ch := range answers {
+		if err := <-ch; err != nil {
+			t.Fatalf("batch %d: %v", i, err)
+		}
+	}
+	if err := <-bad; err == nil {
+		t.Fatal("a put without a message was accepted")
+	}
+	if err := <-cancelled; !errors.Is(err, context.Canceled) {
+		t.Fatalf("CommitAsync with a cancelled context answered %v", err)
+	}
+	closeStore(t, st)
+	st = open(t)
+	defer closeStore(t, st)
+	got := recoverAll(t, st).seqs("q")
+	if len(got) != n || got[0] != 1 || got[n-1] != n {
+		t.Fatalf("recovered seqs %v, want 1..%d", got, n)
+	}
+}

@@ -59,6 +59,7 @@ func Run(t *testing.T, open func(t *testing.T) exchange.Store) {
 		{"RecoveryError", testRecoveryError},
 		{"ConcurrentCommits", testConcurrentCommits},
 		{"CommitCancelled", testCommitCancelled},
+		{"CommitAsync", testCommitAsync},
 		{"ReopenKeepsEverything", testReopenKeepsEverything},
 		{"ConcurrentCommitsReopen", testConcurrentCommitsReopen},
 		{"DeleteQueueReopen", testDeleteQueueReopen},
