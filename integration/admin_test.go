@@ -357,7 +357,7 @@ func TestCtl(t *testing.T) {
 	want(runCtl(t, b, 0, "retained"), "TOPIC", "it/ctl/r", "kept")
 	want(runCtl(t, b, 0, "retained", "delete", "it/ctl/r"), "deleted")
 	want(runCtl(t, b, 0, "dlq", "move", "it-ctl"), "moved 0")
-	want(runCtl(t, b, 0, "transformers"), "no transform engine")
+	want(runCtl(t, b, 0, "transformers"), "NAME", "KIND", "json-to-cbor", "step")
 	want(runCtl(t, b, 0, "reload"), "configuration reloaded")
 	want(runCtl(t, b, 0, "queues", "delete", "it-ctl"), "deleted")
 	want(runCtl(t, b, 1, "queues", "peek", "it-ctl"), "not found", "404")

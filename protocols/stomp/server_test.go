@@ -371,10 +371,26 @@ func TestReceipts(t *testing.T) {
 
 func TestHeartBeats(t *testing.T) {
 	b := newBroker(t, nil)
+	t.Run("none asked, none stated", func(t *testing.T) {
+		// A client that wants no heart-beats must read "0,0": go-stomp
+		// 3.1 otherwise times out an idle connection.
+		for _, hb := range []string{"heart-beat:0,0", ""} {
+			r := b.raw(t)
+			hdrs := []string{"accept-version:1.2"}
+			if hb != "" {
+				hdrs = append(hdrs, hb)
+			}
+			if got := r.connect(hdrs...).Value("heart-beat"); got != "0,0" {
+				t.Fatalf("%q: CONNECTED heart-beat %q, want 0,0", hb, got)
+			}
+		}
+	})
 	t.Run("negotiated interval", func(t *testing.T) {
 		r := b.raw(t)
 		f := r.connect("accept-version:1.2", "heart-beat:0,150")
-		if hb := f.Value("heart-beat"); hb != "100,100" {
+		// CONNECTED states the negotiated intervals: the server sends
+		// every 150 ms and expects nothing.
+		if hb := f.Value("heart-beat"); hb != "150,0" {
 			t.Fatalf("CONNECTED heart-beat %q", hb)
 		}
 		// The client asked for one every 150 ms: expect several EOLs within

@@ -171,7 +171,7 @@ func (c *conn) onConnect(f *frame.Frame) error {
 	// Heart-beats: each direction runs at MAX(what one side can do, what
 	// the other wants), or not at all if either says 0 (STOMP 1.2
 	// "Heart-beating"). The server's numbers are small, so the client's
-	// wish is what is used.
+	// wish is what is used. CONNECTED states the result.
 	sx, sy := positive(c.srv.cfg.HeartBeatSend), positive(c.srv.cfg.HeartBeatReceive)
 	var send, recv time.Duration
 	if sx > 0 && cy > 0 {
@@ -193,7 +193,12 @@ func (c *conn) onConnect(f *frame.Frame) error {
 		cf.Add("version", v.String())
 	}
 	if v != frame.V10 {
-		cf.Add("heart-beat", strconv.FormatInt(sx.Milliseconds(), 10)+","+strconv.FormatInt(sy.Milliseconds(), 10))
+		// The negotiated intervals, not the server's offer: a client that
+		// asked for none (0,0) reads "0,0" and expects nothing. Some clients
+		// (go-stomp 3.1) take the server's first number as their read
+		// timeout whatever they asked for, and close an idle connection
+		// after it when the offer was sent instead.
+		cf.Add("heart-beat", strconv.FormatInt(send.Milliseconds(), 10)+","+strconv.FormatInt(recv.Milliseconds(), 10))
 		cf.Add("server", c.srv.cfg.ServerName)
 	}
 	cf.Add("session", c.id)
