@@ -10,6 +10,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"time"
 	"unicode/utf8"
 
@@ -377,9 +378,64 @@ func (h *gateway) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Pac
 			return noopAck(pk), nil
 		}
 	case packets.Publish:
-		return h.checkPublish(cl, pk)
+		pk, err := h.checkPublish(cl, pk)
+		if err != nil || pk.FixedHeader.Type != packets.Publish || pk.FixedHeader.Qos > 1 || cl.Net.Inline ||
+			cl.State.Inflight.Len() > 0 {
+			return pk, err
+		}
+		return h.publishDirect(cl, pk)
 	}
 	return pk, nil
+}
+
+// publishDirect is mochi's handling of a QoS 0 or 1 PUBLISH, done here
+// (from OnPacketRead, after checkPublish) so that mochi's own is skipped:
+// for QoS 1 it registers an acknowledgement in its in-flight table, builds
+// and encodes it, writes it with a system call, and removes it, all for a
+// PUBACK that is four fixed bytes. It drops what mochi would drop (an
+// invalid topic: $SYS, a shared-subscription name), checks the ACL,
+// registers the topic alias, calls OnPublish, and writes the PUBACK after
+// a successful publish (ackConn gathers those). mochi is handed a packet
+// it ignores in its place (noopAck).
+//
+// Only while the client has no QoS 2 publish in flight: mochi's Receive
+// Maximum check counts those (MQTT-3.3.4-7), and a reused packet
+// identifier is answered by it.
+func (h *gateway) publishDirect(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+	noop := noopAck(pk)
+	if !mochi.IsValidFilter(pk.TopicName, true) {
+		return noop, nil
+	}
+	if !h.OnACLCheck(cl, pk.TopicName, true) {
+		switch {
+		case pk.FixedHeader.Qos == 0:
+		case cl.Properties.ProtocolVersion == 5:
+			_ = cl.WritePacket(negativeAck(pk, packets.ErrNotAuthorized))
+		default:
+			_ = h.srv.mochi.DisconnectClient(cl, packets.ErrNotAuthorized)
+		}
+		return noop, nil
+	}
+	if pk.Properties.TopicAliasFlag && pk.Properties.TopicAlias > 0 { // MQTT-3.3.2-11
+		pk.TopicName = cl.State.TopicAliases.Inbound.Set(pk.Properties.TopicAlias, pk.TopicName)
+	}
+	if _, err := h.OnPublish(cl, pk); !errors.Is(err, packets.CodeSuccessIgnore) || pk.FixedHeader.Qos == 0 {
+		return noop, nil // refused (and answered), or QoS 0: no acknowledgement
+	}
+	c := h.srv.conn(cl)
+	if c == nil {
+		return noop, nil
+	}
+	// MQTT-4.3.2-4 (PUBACK), MQTT 5 §3.4.2.1: reason 0x00 Success with no
+	// properties is written as the bare identifier, as mochi does.
+	ack := [4]byte{packets.Puback << 4, 2, byte(pk.PacketID >> 8), byte(pk.PacketID)}
+	if err := c.writeRaw(ack[:]); err != nil {
+		return noop, nil // the read goroutine sees the connection fail next
+	}
+	info := h.srv.mochi.Info
+	atomic.AddInt64(&info.PacketsSent, 1)
+	atomic.AddInt64(&info.BytesSent, int64(len(ack)))
+	return noop, nil
 }
 
 func (h *gateway) checkPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
