@@ -79,6 +79,9 @@ type broker struct {
 	STOMPAddr string // host:port of the plain STOMP listener
 	AMQPAddr  string // host:port of the plain AMQP 1.0 listener
 	HTTPAddr  string // host:port of the HTTP listener (health, metrics, /mqtt, /stomp and /amqp WebSockets)
+	// ConfigPath is the --config file written from brokerOpts.Config; a
+	// test rewrites it and reloads.
+	ConfigPath string
 
 	cmd  *exec.Cmd
 	out  *syncBuffer   // the process's stdout and stderr
@@ -166,6 +169,7 @@ func tryStartBroker(t testing.TB, opts brokerOpts) (*broker, error) {
 			t.Fatalf("write config: %v", err)
 		}
 		args = append(args, "--config", path)
+		b.ConfigPath = path
 	}
 	args = append(args, opts.Args...)
 	b.cmd = exec.Command(rosettaBin, args...)

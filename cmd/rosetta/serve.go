@@ -229,6 +229,9 @@ func serve(ctx context.Context, cfg config.Config, o config.Overrides, environ [
 		if err := authSvc.Reload(next.StaticAuth()); err != nil {
 			return err
 		}
+		if n := closeDisallowed(reg, next, log); n > 0 {
+			log.Info("connections closed by the reload: their user is gone or anonymous access was turned off", "closed", n)
+		}
 		if err := tr.Reload(next.Transform); err != nil {
 			return fmt.Errorf("transform (users and permissions were applied): %w", err)
 		}
@@ -377,4 +380,34 @@ func loadTLS(c config.TLS) (*tls.Config, error) {
 		t.ClientAuth = tls.RequireAndVerifyClientCert
 	}
 	return t, nil
+}
+
+// closeDisallowed closes the connections a reloaded configuration no
+// longer lets in: those of users it removed, and anonymous ones when it
+// turned anonymous access off. The others stay connected; their
+// permissions apply from their next publish or subscribe. It returns how
+// many it closed.
+func closeDisallowed(reg *conns.Registry, cfg config.Config, log *slog.Logger) int {
+	users := make(map[string]bool, len(cfg.Auth.Users))
+	for _, u := range cfg.Auth.Users {
+		users[u.Name] = true
+	}
+	anonymous := cfg.AnonymousAllowed()
+	n := 0
+	for _, c := range reg.List() {
+		why := ""
+		switch {
+		case c.User == "" && !anonymous:
+			why = "anonymous access turned off"
+		case c.User != "" && !users[c.User]:
+			why = "user removed"
+		default:
+			continue
+		}
+		if err := reg.Close(c.ID, why); err == nil {
+			n++
+			log.Info("connection closed by a reload", "protocol", c.Protocol, "conn", c.ID, "user", c.User, "reason", why)
+		}
+	}
+	return n
 }
