@@ -93,6 +93,7 @@ type conn struct {
 	temps        map[string]bool   // temporary (dynamic) queues, deleted at close
 	nextPrivate  uint64
 	relayTargets map[string]target // anonymous relay: parsed to addresses
+	pipe         pipeline          // publishes in flight and their confirmer (confirm.go)
 
 	peerMaxFrame atomic.Uint32 // peer's max-frame-size; set before our open is queued
 
@@ -141,6 +142,7 @@ func newConn(s *Server, tr transport) *conn {
 		writeDone:    make(chan struct{}),
 	}
 	c.space.L = &c.mu
+	c.pipe.c = c
 	c.peerMaxFrame.Store(frames.MinMaxFrameSize)
 	c.rd = frames.NewReader(countingReader{tr: tr, n: &s.stats.bytesIn}, frames.MinMaxFrameSize)
 	return c
@@ -164,6 +166,7 @@ func (c *conn) serve() {
 	c.log.Debug("accepted")
 	go c.writeLoop()
 	reason := c.readLoop()
+	c.pipe.stop()
 	close(c.readDone)
 	c.cleanup()
 	c.reg.Remove()
@@ -498,6 +501,7 @@ func (c *conn) onClose(p *frames.Close) error {
 	if p.Error != nil {
 		c.log.Info("peer closed with an error", "condition", p.Error.Condition, "description", p.Error.Description)
 	}
+	c.pipe.drain() // dispositions before our close
 	c.ended = true
 	c.cleanup()
 	c.enqueueFinal(outItem{kind: itemPerf, perf: &frames.Close{}})

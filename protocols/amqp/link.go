@@ -156,6 +156,9 @@ func (s *session) onDetach(p *frames.Detach) error {
 	if p.Error != nil {
 		s.c.log.Info("peer detached with an error", "link", l.name, "condition", p.Error.Condition, "description", p.Error.Description)
 	}
+	if l.role == frames.RoleReceiver {
+		s.c.pipe.drain() // the link's dispositions before our detach
+	}
 	ours := l.detached.Swap(true)
 	l.release(p.Closed)
 	delete(s.links, h)

@@ -143,52 +143,74 @@ func (l *link) onSenderFlow(p *frames.Flow) error {
 }
 
 // deliver publishes a complete message and batches its disposition:
-// accepted once exchange.Publish returned (for a durable message on a
-// durable queue, once stored), or rejected with the reason; nothing for a
-// settled delivery.
+// accepted once its publish completed (for a durable message on a durable
+// queue, once stored), or rejected with the reason; nothing for a settled
+// delivery. A publish still committing when PublishPending returns, or
+// any publish while earlier ones are, goes to the connection's confirmer
+// (confirm.go), which sends the disposition once the store has answered;
+// the reader moves on to the next frame.
 func (l *link) deliver(id uint32, settled, second bool, raw []byte) {
 	s := l.s
-	e := l.publish(raw)
+	c := s.c
+	m, t, e := l.message(raw)
+	if e == nil {
+		p := c.srv.x.PublishPending(c.ctx, m, exchange.PublishOptions{EnsureQueue: t.ensure})
+		if c.pipe.busy() || !p.Ready() {
+			if !settled && second {
+				s.awaiting[id] = struct{}{}
+			}
+			c.pipe.push(confirm{p: p, s: s, id: id, settled: settled, second: second, link: l.name, addr: t.addr})
+			return
+		}
+		_, err := p.Wait(c.ctx)
+		e = c.published(t.addr, err)
+	}
 	if e != nil {
-		s.c.log.Debug("message refused", "link", l.name, "condition", e.Condition, "err", e.Err, "settled", settled)
+		c.log.Debug("message refused", "link", l.name, "condition", e.Condition, "err", e.Err, "settled", settled)
 	}
 	if settled {
 		return
 	}
-	var st frames.DeliveryState = accepted
-	if e != nil {
-		st = &frames.Rejected{Error: e.wire()}
-	}
-	s.addDisposition(disposition{role: frames.RoleReceiver, first: id, last: id, settled: !second, state: st})
+	s.addDisposition(outcome(id, second, e))
 	if second {
 		s.awaiting[id] = struct{}{}
 	}
 }
 
-// publish decodes, maps, authorizes and publishes one message; the error
-// is the rejected outcome's.
-func (l *link) publish(raw []byte) *Error {
+// outcome is the disposition of delivery id: accepted, or rejected with
+// e; settled by us unless the peer settles first (rcv-settle-mode second).
+func outcome(id uint32, second bool, e *Error) disposition {
+	var st frames.DeliveryState = accepted
+	if e != nil {
+		st = &frames.Rejected{Error: e.wire()}
+	}
+	return disposition{role: frames.RoleReceiver, first: id, last: id, settled: !second, state: st}
+}
+
+// message decodes, maps and authorizes one message; the error is the
+// rejected outcome's.
+func (l *link) message(raw []byte) (*message.Message, target, *Error) {
 	c := l.s.c
 	var am amqpmsg.Message
 	if err := am.Unmarshal(raw); err != nil {
-		return newErr(ScopeLink, frames.AMQPErrorDecodeError, "§3.2", "%w", err)
+		return nil, target{}, newErr(ScopeLink, frames.AMQPErrorDecodeError, "§3.2", "%w", err)
 	}
 	if am.Properties != nil && len(am.Properties.UserID) > 0 && string(am.Properties.UserID) != c.ident.User {
 		// The bare message travels unchanged, so a user-id that is not the
 		// authenticated user is refused rather than passed on (§3.2.4).
-		return newErr(ScopeLink, frames.AMQPErrorUnauthorizedAccess, "§3.2.4", "user-id %q is not the authenticated user", am.Properties.UserID)
+		return nil, target{}, newErr(ScopeLink, frames.AMQPErrorUnauthorizedAccess, "§3.2.4", "user-id %q is not the authenticated user", am.Properties.UserID)
 	}
 	t := l.tgt
 	if t.anonymous {
 		var e *Error
 		if t, e = c.relayTarget(&am); e != nil {
-			return e
+			return nil, t, e
 		}
 	}
 	if t.subjectKey {
 		var e *Error
 		if t, e = c.subjectTarget(&am); e != nil {
-			return e
+			return nil, t, e
 		}
 	}
 	var lost message.Lost
@@ -199,12 +221,17 @@ func (l *link) publish(raw []byte) *Error {
 		Lost:   lossSink{&lost},
 	})
 	if err != nil {
-		return newErr(ScopeLink, frames.AMQPErrorDecodeError, "§3.2", "%w", err)
+		return nil, t, newErr(ScopeLink, frames.AMQPErrorDecodeError, "§3.2", "%w", err)
 	}
 	// Lost before routing: counted with the core as the receiving side
 	// (docs/mapping.md, "Counting what a conversion drops").
 	c.srv.x.CountLossy(message.ProtocolAMQP, message.ProtocolCore, lost)
-	_, err = c.srv.x.Publish(c.ctx, m, exchange.PublishOptions{EnsureQueue: t.ensure})
+	return m, t, nil
+}
+
+// published counts a completed publish to addr, or maps its error to the
+// rejected outcome's. It is safe to call from the confirmer.
+func (c *conn) published(addr address.Address, err error) *Error {
 	if err != nil {
 		switch {
 		case errors.Is(err, exchange.ErrQueueFull):
@@ -214,7 +241,7 @@ func (l *link) publish(raw []byte) *Error {
 		case errors.Is(err, exchange.ErrInvalid):
 			return newErr(ScopeLink, frames.AMQPErrorInvalidField, "", "%w", err)
 		}
-		c.log.Error("publish failed", "address", t.addr.String(), "err", err)
+		c.log.Error("publish failed", "address", addr.String(), "err", err)
 		return newErr(ScopeLink, frames.AMQPErrorInternalError, "", "%w", err)
 	}
 	c.srv.stats.msgsIn.Add(1)

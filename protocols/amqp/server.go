@@ -41,6 +41,10 @@ const (
 	lingerTimeout = time.Second
 )
 
+// DefaultMaxPublishesInFlight is how many publishes per connection may wait
+// for their store commit before the connection stops reading.
+const DefaultMaxPublishesInFlight = 1024
+
 // Config configures the AMQP 1.0 front-end. The zero value of every field
 // but Exchange and Auth works; limits are always on.
 type Config struct {
@@ -87,6 +91,12 @@ type Config struct {
 	// reading; 0 means DefaultOutboundFrames. Deliveries are bounded by
 	// MaxPending instead.
 	OutboundFrames int
+	// MaxPublishesInFlight bounds the messages of one connection that were
+	// handed to the exchange and wait for their store commit (durable
+	// messages to durable queues) before their disposition is sent; once
+	// reached, the connection stops reading until the oldest is stored.
+	// 0 means DefaultMaxPublishesInFlight; 1 publishes nearly one at a time.
+	MaxPublishesInFlight int
 
 	// IdleTimeout is how long the connection may stay silent before we
 	// close it with amqp:resource-limit-exceeded; we announce half of it as
@@ -129,6 +139,7 @@ func (c Config) withDefaults() Config {
 	def(&c.LinkCredit, DefaultLinkCredit)
 	def(&c.MaxPending, DefaultMaxPending)
 	def(&c.OutboundFrames, DefaultOutboundFrames)
+	def(&c.MaxPublishesInFlight, DefaultMaxPublishesInFlight)
 	dur := func(v *time.Duration, d time.Duration) {
 		if *v == 0 {
 			*v = d
@@ -159,6 +170,7 @@ func (c Config) Validate() error {
 		"MaxConnections": c.MaxConnections, "MaxFrameSize": c.MaxFrameSize, "MaxMessageSize": c.MaxMessageSize,
 		"MaxSessions": c.MaxSessions, "MaxLinks": c.MaxLinks, "SessionWindow": c.SessionWindow,
 		"LinkCredit": c.LinkCredit, "MaxPending": c.MaxPending, "OutboundFrames": c.OutboundFrames,
+		"MaxPublishesInFlight": c.MaxPublishesInFlight,
 	} {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("amqp: config: %s is negative", name))
