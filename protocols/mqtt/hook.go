@@ -363,7 +363,8 @@ func (h *gateway) OnClientExpired(cl *mochi.Client) {
 // used for them, see the ADR), and refuses PUBLISH topics mochi would
 // handle wrongly: wildcards get DISCONNECT 0x90 Topic Name invalid
 // (mochi would send 0x82), $SYS topics get a 0x87 acknowledgement (mochi
-// would drop them without one).
+// would drop them without one). It handles QoS 0 and 1 PUBLISH packets
+// itself (publishDirect).
 func (h *gateway) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
 	switch pk.FixedHeader.Type {
 	case packets.Puback, packets.Pubrec, packets.Pubcomp:
@@ -375,15 +376,16 @@ func (h *gateway) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Pac
 		ss := c.sess
 		h.srv.mu.Unlock()
 		if ss != nil && ss.ack(c, pk) {
-			return noopAck(pk), nil
+			return noopAck(&pk), nil
 		}
 	case packets.Publish:
-		pk, err := h.checkPublish(cl, pk)
+		err := h.checkPublish(cl, &pk)
 		if err != nil || pk.FixedHeader.Type != packets.Publish || pk.FixedHeader.Qos > 1 || cl.Net.Inline ||
 			cl.State.Inflight.Len() > 0 {
 			return pk, err
 		}
-		return h.publishDirect(cl, pk)
+		h.publishDirect(cl, &pk)
+		return noopAck(&pk), nil
 	}
 	return pk, nil
 }
@@ -401,44 +403,41 @@ func (h *gateway) OnPacketRead(cl *mochi.Client, pk packets.Packet) (packets.Pac
 // Only while the client has no QoS 2 publish in flight: mochi's Receive
 // Maximum check counts those (MQTT-3.3.4-7), and a reused packet
 // identifier is answered by it.
-func (h *gateway) publishDirect(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
-	noop := noopAck(pk)
+func (h *gateway) publishDirect(cl *mochi.Client, pk *packets.Packet) {
 	if !mochi.IsValidFilter(pk.TopicName, true) {
-		return noop, nil
+		return
 	}
 	if !h.OnACLCheck(cl, pk.TopicName, true) {
 		switch {
 		case pk.FixedHeader.Qos == 0:
 		case cl.Properties.ProtocolVersion == 5:
-			_ = cl.WritePacket(negativeAck(pk, packets.ErrNotAuthorized))
+			_ = cl.WritePacket(negativeAck(*pk, packets.ErrNotAuthorized))
 		default:
 			_ = h.srv.mochi.DisconnectClient(cl, packets.ErrNotAuthorized)
 		}
-		return noop, nil
+		return
 	}
 	if pk.Properties.TopicAliasFlag && pk.Properties.TopicAlias > 0 { // MQTT-3.3.2-11
 		pk.TopicName = cl.State.TopicAliases.Inbound.Set(pk.Properties.TopicAlias, pk.TopicName)
 	}
-	if _, err := h.OnPublish(cl, pk); !errors.Is(err, packets.CodeSuccessIgnore) || pk.FixedHeader.Qos == 0 {
-		return noop, nil // refused (and answered), or QoS 0: no acknowledgement
-	}
 	c := h.srv.conn(cl)
-	if c == nil {
-		return noop, nil
+	if c == nil || !h.publish(c, pk) || pk.FixedHeader.Qos == 0 {
+		return // refused (and answered), or QoS 0: no acknowledgement
 	}
 	// MQTT-4.3.2-4 (PUBACK), MQTT 5 §3.4.2.1: reason 0x00 Success with no
 	// properties is written as the bare identifier, as mochi does.
 	ack := [4]byte{packets.Puback << 4, 2, byte(pk.PacketID >> 8), byte(pk.PacketID)}
 	if err := c.writeRaw(ack[:]); err != nil {
-		return noop, nil // the read goroutine sees the connection fail next
+		return // the read goroutine sees the connection fail next
 	}
 	info := h.srv.mochi.Info
 	atomic.AddInt64(&info.PacketsSent, 1)
 	atomic.AddInt64(&info.BytesSent, int64(len(ack)))
-	return noop, nil
 }
 
-func (h *gateway) checkPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet, error) {
+// checkPublish is OnPacketRead for a PUBLISH, on pk in place: it may
+// resolve its topic alias, or replace it with a packet mochi ignores.
+func (h *gateway) checkPublish(cl *mochi.Client, pk *packets.Packet) error {
 	v5 := cl.Properties.ProtocolVersion == 5
 	if pk.FixedHeader.Qos == 2 {
 		// MQTT-4.3.3-10: until PUBREL, a PUBLISH with the same identifier
@@ -448,13 +447,14 @@ func (h *gateway) checkPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 		// session tracks outbound deliveries itself).
 		if prev, ok := cl.State.Inflight.Get(pk.PacketID); ok && prev.FixedHeader.Type == packets.Pubrec {
 			_ = cl.WritePacket(packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Pubrec}, PacketID: pk.PacketID})
-			return noopAck(pk), nil
+			*pk = noopAck(pk)
+			return nil
 		}
 	}
 	if pk.Properties.TopicAlias > topicAliasMaximum {
 		h.srv.rejected.Add(1)
 		h.closeConn(cl, v5, packets.ErrTopicAliasInvalid) // MQTT 5 §3.3.2.3.4
-		return pk, packets.ErrRejectPacket
+		return errReject
 	}
 	if pk.TopicName == "" && pk.Properties.TopicAliasFlag && pk.Properties.TopicAlias > 0 {
 		// mochi resolves an inbound alias only after the ACL check, which
@@ -466,7 +466,7 @@ func (h *gateway) checkPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 			h.srv.rejected.Add(1)
 			h.srv.log.Info("publish refused: unknown topic alias", "client", cl.ID, "alias", pk.Properties.TopicAlias)
 			h.closeConn(cl, v5, packets.ErrProtocolViolationInvalidTopic)
-			return pk, packets.ErrRejectPacket
+			return errReject
 		}
 	}
 	topic := pk.TopicName
@@ -475,14 +475,14 @@ func (h *gateway) checkPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 		h.srv.rejected.Add(1)
 		h.srv.log.Info("publish refused: wildcard in topic", "client", cl.ID, "topic", topic)
 		h.closeConn(cl, v5, packets.ErrTopicNameInvalid)
-		return pk, packets.ErrRejectPacket
+		return errReject
 	}
 	if !v5 && pk.FixedHeader.Qos > 0 && !h.OnACLCheck(cl, topic, true) {
 		// MQTT-3.3.5-2: 3.1.1 cannot refuse a publish, so the connection is
 		// closed. mochi would first write a DISCONNECT, which 3.1.1 does not
 		// have; closing the socket here avoids it.
 		h.closeConn(cl, false, packets.ErrNotAuthorized)
-		return pk, packets.ErrRejectPacket
+		return errReject
 	}
 	if len(topic) >= len(mochi.SysPrefix) && strings.EqualFold(topic[:len(mochi.SysPrefix)], mochi.SysPrefix) {
 		// MQTT 5 §4.7.2: clients should not publish to $SYS topics.
@@ -491,12 +491,12 @@ func (h *gateway) checkPublish(cl *mochi.Client, pk packets.Packet) (packets.Pac
 		if pk.FixedHeader.Qos > 0 {
 			if !v5 {
 				h.closeConn(cl, v5, packets.ErrNotAuthorized)
-				return pk, packets.ErrRejectPacket
+				return errReject
 			}
-			_ = cl.WritePacket(negativeAck(pk, packets.ErrNotAuthorized))
+			_ = cl.WritePacket(negativeAck(*pk, packets.ErrNotAuthorized))
 		}
 	}
-	return pk, nil
+	return nil
 }
 
 // closeConn ends a connection after bad input: MQTT 5 clients get a
@@ -721,22 +721,33 @@ func (h *gateway) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet
 	if cl.Net.Inline {
 		return pk, nil
 	}
-	s := h.srv
-	c := s.conn(cl)
-	if c == nil {
-		return pk, packets.ErrRejectPacket
+	c := h.srv.conn(cl)
+	if c == nil || !h.publish(c, &pk) {
+		return pk, errReject
 	}
+	return pk, errIgnore
+}
+
+// Sentinels for mochi, converted to error once rather than per message.
+var (
+	errReject error = packets.ErrRejectPacket
+	errIgnore error = packets.CodeSuccessIgnore
+)
+
+// publish is OnPublish: it reports whether the core took the message; a
+// refusal is answered (refusePublish).
+func (h *gateway) publish(c *conn, pk *packets.Packet) bool {
+	s := h.srv
 	t := c.target(pk.TopicName)
-	a, ensure, err := t.addr, t.ensure, t.err
-	if err != nil {
-		return h.refusePublish(c, pk, packets.ErrTopicNameInvalid, err)
+	if t.err != nil {
+		return h.refusePublish(c, pk, packets.ErrTopicNameInvalid, t.err)
 	}
 	// MQTT 5 §3.3.2.3.2: a payload announced as UTF-8 must be UTF-8.
 	if pk.Properties.PayloadFormatFlag && pk.Properties.PayloadFormat == 1 && !utf8.Valid(pk.Payload) {
 		return h.refusePublish(c, pk, packets.ErrPayloadFormatInvalid, errors.New("payload is not UTF-8"))
 	}
-	m := messageFromPublish(&pk, a, c.origin, time.Now())
-	if _, err := s.x.Publish(s.ctx, m, exchange.PublishOptions{EnsureQueue: ensure}); err != nil {
+	m := messageFromPublish(pk, t.addr, c.origin, time.Now())
+	if _, err := s.x.Publish(s.ctx, m, exchange.PublishOptions{EnsureQueue: t.ensure}); err != nil {
 		code := packets.ErrUnspecifiedError
 		switch {
 		case errors.Is(err, exchange.ErrQueueFull):
@@ -747,20 +758,21 @@ func (h *gateway) OnPublish(cl *mochi.Client, pk packets.Packet) (packets.Packet
 		return h.refusePublish(c, pk, code, err)
 	}
 	c.reg.CountIn()
-	return pk, packets.CodeSuccessIgnore
+	return true
 }
 
-func (h *gateway) refusePublish(c *conn, pk packets.Packet, code packets.Code, err error) (packets.Packet, error) {
+// refusePublish answers a refused publish and returns false.
+func (h *gateway) refusePublish(c *conn, pk *packets.Packet, code packets.Code, err error) bool {
 	h.srv.rejected.Add(1)
 	c.log.Info("publish refused", "topic", pk.TopicName, "qos", pk.FixedHeader.Qos, "code", code.Code, "error", err)
 	switch {
 	case pk.FixedHeader.Qos == 0:
 	case c.v5:
-		_ = c.cl.WritePacket(negativeAck(pk, code))
+		_ = c.cl.WritePacket(negativeAck(*pk, code))
 	default:
 		h.closeConn(c.cl, false, code)
 	}
-	return pk, packets.ErrRejectPacket
+	return false
 }
 
 // OnWill redirects the will mochi is about to publish to a topic nobody

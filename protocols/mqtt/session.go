@@ -1107,6 +1107,6 @@ func (ss *session) ack(c *conn, pk packets.Packet) bool {
 // noopAck is what mochi is given in place of an acknowledgement the
 // session handled: a PUBACK for packet identifier 0, which mochi looks up
 // in its in-flight table, does not find, and ignores.
-func noopAck(pk packets.Packet) packets.Packet {
+func noopAck(pk *packets.Packet) packets.Packet {
 	return packets.Packet{FixedHeader: packets.FixedHeader{Type: packets.Puback}, ProtocolVersion: pk.ProtocolVersion}
 }
