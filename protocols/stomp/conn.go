@@ -115,6 +115,7 @@ type conn struct {
 	dests        map[string]sendTarget
 	temps        map[string]bool              // temporary queues declared, by queue name
 	replyToFn    func(string) (string, error) // c.rewriteReplyTo, made once: a method value allocates
+	pipe         pipeline                     // SENDs in flight and their confirmer (confirm.go)
 
 	mu       sync.Mutex
 	space    sync.Cond                // on mu: signalled when control frames leave the queue
@@ -160,6 +161,7 @@ func newConn(s *Server, tr transport, ws *wsCredentials) *conn {
 	}
 	c.space.L = &c.mu
 	c.replyToFn = c.rewriteReplyTo
+	c.pipe.c = c
 	return c
 }
 
@@ -169,6 +171,7 @@ func (c *conn) serve() {
 	c.log.Debug("accepted")
 	go c.writeLoop()
 	reason := c.readLoop()
+	c.pipe.stop()
 	close(c.readDone)
 	c.cleanup()
 	c.reg.Remove()

@@ -20,6 +20,10 @@ import (
 	"github.com/rosettamq/rosetta/protocols/stomp/frame"
 )
 
+// DefaultMaxPublishesInFlight is how many SENDs per connection may wait for
+// their store commit before the connection stops reading.
+const DefaultMaxPublishesInFlight = 1024
+
 // Defaults applied when a Config field is zero.
 const (
 	DefaultMaxConnections       = 100_000
@@ -83,6 +87,12 @@ type Config struct {
 	// wait for the socket before the connection stops reading; 0 means
 	// DefaultOutboundFrames. Deliveries are bounded by credit instead.
 	OutboundFrames int
+	// MaxPublishesInFlight bounds the SEND frames of one connection that
+	// were handed to the exchange and wait for their store commit
+	// (persistent messages to durable queues) before their RECEIPT is
+	// written; once reached, the connection stops reading until the oldest
+	// is stored. 0 means DefaultMaxPublishesInFlight.
+	MaxPublishesInFlight int
 
 	// HeartBeatSend is the shortest interval at which the server offers to
 	// send heart-beats (the first CONNECTED heart-beat number); the
@@ -137,6 +147,7 @@ func (c Config) withDefaults() Config {
 	def(&c.AutoCredit, DefaultAutoCredit)
 	def(&c.MaxPrefetch, DefaultMaxPrefetch)
 	def(&c.OutboundFrames, DefaultOutboundFrames)
+	def(&c.MaxPublishesInFlight, DefaultMaxPublishesInFlight)
 	dur := func(v *time.Duration, d time.Duration) {
 		if *v == 0 {
 			*v = d
@@ -176,6 +187,7 @@ func (c Config) Validate() error {
 		"MaxHeaderLine": c.MaxHeaderLine, "MaxConnections": c.MaxConnections, "MaxSubscriptions": c.MaxSubscriptions,
 		"MaxTransactions": c.MaxTransactions, "MaxTransactionFrames": c.MaxTransactionFrames, "Prefetch": c.Prefetch,
 		"AutoCredit": c.AutoCredit, "MaxPrefetch": c.MaxPrefetch, "OutboundFrames": c.OutboundFrames,
+		"MaxPublishesInFlight": c.MaxPublishesInFlight,
 	} {
 		if v < 0 {
 			errs = append(errs, fmt.Errorf("stomp: config: %s is negative", name))

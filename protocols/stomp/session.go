@@ -57,10 +57,25 @@ func (c *conn) handleFrame(f *frame.Frame) error {
 }
 
 func (c *conn) dispatch(f *frame.Frame) error {
+	_, hasReceipt := f.Get(hReceipt)
+	switch {
+	case f.Command == frame.SEND:
+	case (f.Command == frame.ACK || f.Command == frame.NACK) && !hasReceipt:
+	default:
+		// RECEIPTs in frame order, and no frame overtakes the SENDs
+		// before it (confirm.go).
+		c.pipe.drain()
+		if c.stopping.Load() {
+			return errStopped // a SEND in flight failed: its ERROR is out
+		}
+	}
 	var err error
 	switch f.Command {
 	case frame.SEND:
 		err = c.onSend(f)
+		if errors.Is(err, errPipelined) {
+			return nil // the confirmer writes the RECEIPT
+		}
 	case frame.SUBSCRIBE:
 		err = c.onSubscribe(f)
 	case frame.UNSUBSCRIBE:
@@ -374,14 +389,37 @@ func (c *conn) onSend(f *frame.Frame) error {
 		}
 		return tx.add(txOp{msg: m, opts: opts, dest: dest})
 	}
-	return c.publish(m, opts, dest)
+	p := c.srv.x.PublishPending(c.ctx, m, opts)
+	if p.Ready() {
+		_, perr := p.Wait(c.ctx)
+		if !c.pipe.busy() || perr != nil {
+			// Complete: answered here, after what is in flight when it
+			// failed, so that its ERROR follows their RECEIPTs.
+			c.pipe.drain()
+			return c.published(perr, dest)
+		}
+	}
+	receipt, _ := c.hdr(f, hReceipt)
+	c.pipe.push(sendConfirm{p: p, receipt: receipt, dest: dest})
+	return errPipelined
 }
 
-// publish hands m to the exchange. It returns once the exchange has it —
-// for a durable message on a durable queue, once it is stored — so a
-// RECEIPT sent after it means stored (DESIGN.md §5).
+// errPipelined tells dispatch that a SEND went to the confirmer, which
+// writes its RECEIPT once the message is stored.
+var errPipelined = errors.New("send in flight")
+
+// publish hands m to the exchange and waits. It returns once the exchange
+// has it — for a durable message on a durable queue, once it is stored —
+// so a RECEIPT sent after it means stored (DESIGN.md §5).
 func (c *conn) publish(m *message.Message, opts exchange.PublishOptions, dest string) error {
-	if _, err := c.srv.x.Publish(c.ctx, m, opts); err != nil {
+	_, err := c.srv.x.Publish(c.ctx, m, opts)
+	return c.published(err, dest)
+}
+
+// published counts a completed publish to dest, or maps its error to the
+// ERROR frame's. It is safe to call from the confirmer.
+func (c *conn) published(err error, dest string) error {
+	if err != nil {
 		switch {
 		case errors.Is(err, exchange.ErrQueueFull):
 			return wrapErr(msgQueueFull, "", fmt.Errorf("send to %s: %w", dest, err))
@@ -771,11 +809,22 @@ func (c *conn) onCommit(f *frame.Frame) error {
 		return err
 	}
 	delete(c.txs, id)
+	// The SENDs are published together and waited for in order, so that
+	// their durable copies share store commits; the RECEIPT of the COMMIT
+	// follows once all are stored.
+	var sends []*exchange.Pending
+	var dests []string
+	var failed error
 	for _, op := range t.ops {
 		if op.msg != nil {
-			if err := c.publish(op.msg, op.opts, op.dest); err != nil {
-				return err
+			p := c.srv.x.PublishPending(c.ctx, op.msg, op.opts)
+			if p.Ready() {
+				if _, perr := p.Wait(c.ctx); perr != nil {
+					failed = c.published(perr, op.dest)
+					break
+				}
 			}
+			sends, dests = append(sends, p), append(dests, op.dest)
 			continue
 		}
 		c.mu.Lock()
@@ -783,7 +832,13 @@ func (c *conn) onCommit(f *frame.Frame) error {
 		c.mu.Unlock()
 		c.settle(ps, op.outcome)
 	}
-	return nil
+	for i, p := range sends {
+		_, perr := p.Wait(context.Background())
+		if perr := c.published(perr, dests[i]); perr != nil && failed == nil {
+			failed = perr
+		}
+	}
+	return failed
 }
 
 func (c *conn) onAbort(f *frame.Frame) error {
