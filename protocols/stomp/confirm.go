@@ -2,6 +2,7 @@ package stomp
 
 import (
 	"context"
+	"errors"
 	"sync/atomic"
 
 	"github.com/rosettamq/rosetta/core/exchange"
@@ -90,7 +91,10 @@ func (pl *pipeline) run() {
 		}
 		_, err := sc.p.Wait(context.Background())
 		if err := c.published(err, sc.dest); err != nil {
-			pe := err.(*ProtocolError)
+			var pe *ProtocolError
+			if !errors.As(err, &pe) {
+				pe = wrapErr(msgInternal, "", err)
+			}
 			pe.Receipt = sc.receipt
 			c.log.Warn("protocol error", "err", pe.Err, "message", pe.Message, "clause", pe.Clause)
 			c.sendError(pe) // the reader stops at its next frame

@@ -408,16 +408,11 @@ func (c *conn) onSend(f *frame.Frame) error {
 // writes its RECEIPT once the message is stored.
 var errPipelined = errors.New("send in flight")
 
-// publish hands m to the exchange and waits. It returns once the exchange
-// has it — for a durable message on a durable queue, once it is stored —
-// so a RECEIPT sent after it means stored (DESIGN.md §5).
-func (c *conn) publish(m *message.Message, opts exchange.PublishOptions, dest string) error {
-	_, err := c.srv.x.Publish(c.ctx, m, opts)
-	return c.published(err, dest)
-}
-
 // published counts a completed publish to dest, or maps its error to the
-// ERROR frame's. It is safe to call from the confirmer.
+// ERROR frame's. A publish completes once the exchange has the message —
+// for a durable message on a durable queue, once it is stored — so a
+// RECEIPT sent after it means stored (DESIGN.md §5). It is safe to call
+// from the confirmer.
 func (c *conn) published(err error, dest string) error {
 	if err != nil {
 		switch {
