@@ -218,8 +218,7 @@ type Pending struct {
 	addr  address.Address // for errors; nil for internal places
 	gated bool            // holds x.gate until complete
 	pl    placement
-	slots []slot
-	buf   [2]slot
+	slots []slot       // reserved entries waiting in inflight lists
 	wait  <-chan error // the store's answer; nil when nothing was handed to it
 	fin   bool         // complete: r and err are final
 	r     Routed
@@ -298,7 +297,6 @@ func (x *Exchange) start(ctx context.Context, m *message.Message, targets []*que
 			needCommit = needCommit || q.cfg.Durable
 		}
 	}
-	p.slots = p.buf[:0]
 	ops := pre
 	for _, q := range targets {
 		q.mu.Lock()
