@@ -253,6 +253,7 @@ func TestSTOMPConfig(t *testing.T) {
 		MaxSubscriptions:     stomp.DefaultMaxSubscriptions,
 		MaxTransactions:      stomp.DefaultMaxTransactions,
 		MaxTransactionFrames: stomp.DefaultMaxTransactionFrames,
+		MaxPublishesInFlight: stomp.DefaultMaxPublishesInFlight,
 		Prefetch:             stomp.DefaultPrefetch,
 		MaxPrefetch:          stomp.DefaultMaxPrefetch,
 		HeartBeatSend:        stomp.DefaultHeartBeat,
@@ -284,18 +285,19 @@ func TestAMQPConfig(t *testing.T) {
 	c := config.Defaults(false)
 	got := amqpConfig(c, nil, nil, nil, log)
 	want := amqp.Config{
-		Logger:         log,
-		MaxConnections: amqp.DefaultMaxConnections,
-		MaxFrameSize:   amqp.DefaultMaxFrameSize,
-		MaxMessageSize: amqp.DefaultMaxMessageSize,
-		MaxSessions:    amqp.DefaultMaxSessions,
-		MaxLinks:       amqp.DefaultMaxLinks,
-		SessionWindow:  amqp.DefaultSessionWindow,
-		LinkCredit:     amqp.DefaultLinkCredit,
-		MaxPending:     amqp.DefaultMaxPending,
-		IdleTimeout:    amqp.DefaultIdleTimeout,
-		ConnectTimeout: amqp.DefaultConnectTimeout,
-		WriteTimeout:   amqp.DefaultWriteTimeout,
+		Logger:               log,
+		MaxConnections:       amqp.DefaultMaxConnections,
+		MaxFrameSize:         amqp.DefaultMaxFrameSize,
+		MaxMessageSize:       amqp.DefaultMaxMessageSize,
+		MaxSessions:          amqp.DefaultMaxSessions,
+		MaxLinks:             amqp.DefaultMaxLinks,
+		SessionWindow:        amqp.DefaultSessionWindow,
+		LinkCredit:           amqp.DefaultLinkCredit,
+		MaxPending:           amqp.DefaultMaxPending,
+		MaxPublishesInFlight: amqp.DefaultMaxPublishesInFlight,
+		IdleTimeout:          amqp.DefaultIdleTimeout,
+		ConnectTimeout:       amqp.DefaultConnectTimeout,
+		WriteTimeout:         amqp.DefaultWriteTimeout,
 	}
 	if !reflect.DeepEqual(got, want) {
 		t.Fatalf("amqpConfig(defaults) =\n%+v\nwant\n%+v", got, want)

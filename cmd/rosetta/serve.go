@@ -320,6 +320,7 @@ func stompConfig(cfg config.Config, ex *exchange.Exchange, a auth.Service, tlsCf
 		MaxSubscriptions:     cfg.Limits.MaxSubscriptions,
 		MaxTransactions:      s.MaxTransactions,
 		MaxTransactionFrames: s.MaxTransactionFrames,
+		MaxPublishesInFlight: s.MaxPublishesInFlight,
 		Prefetch:             s.Prefetch,
 		MaxPrefetch:          s.MaxPrefetch,
 		HeartBeatSend:        heartBeat(s.HeartBeatSend),
@@ -344,18 +345,19 @@ func amqpConfig(cfg config.Config, ex *exchange.Exchange, a auth.Service, tlsCfg
 		Logger:   log, // the front-end adds proto=amqp
 		// With a client CA, loadTLS verifies client certificates, and the
 		// front-end then offers SASL EXTERNAL on TLS connections.
-		TLS:            tlsCfg,
-		MaxConnections: cfg.Limits.MaxConnections,
-		MaxFrameSize:   c.MaxFrameSize,
-		MaxMessageSize: c.MaxMessageSize,
-		MaxSessions:    c.MaxSessions,
-		MaxLinks:       c.MaxLinks,
-		SessionWindow:  c.SessionWindow,
-		LinkCredit:     c.LinkCredit,
-		MaxPending:     c.MaxPending,
-		IdleTimeout:    idle,
-		ConnectTimeout: c.ConnectTimeout,
-		WriteTimeout:   c.WriteTimeout,
+		TLS:                  tlsCfg,
+		MaxConnections:       cfg.Limits.MaxConnections,
+		MaxFrameSize:         c.MaxFrameSize,
+		MaxMessageSize:       c.MaxMessageSize,
+		MaxSessions:          c.MaxSessions,
+		MaxLinks:             c.MaxLinks,
+		SessionWindow:        c.SessionWindow,
+		LinkCredit:           c.LinkCredit,
+		MaxPending:           c.MaxPending,
+		MaxPublishesInFlight: c.MaxPublishesInFlight,
+		IdleTimeout:          idle,
+		ConnectTimeout:       c.ConnectTimeout,
+		WriteTimeout:         c.WriteTimeout,
 	}
 }
 

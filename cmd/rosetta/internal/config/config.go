@@ -147,6 +147,9 @@ type STOMP struct {
 	MaxHeaderLine        int `yaml:"max_header_line"`        // bytes per header line
 	MaxTransactions      int `yaml:"max_transactions"`       // open at once per connection
 	MaxTransactionFrames int `yaml:"max_transaction_frames"` // SEND/ACK/NACK frames buffered per transaction
+	// MaxPublishesInFlight bounds the durable SENDs of one connection
+	// waiting for the store (pipelined, RECEIPTs in order).
+	MaxPublishesInFlight int `yaml:"max_publishes_in_flight"`
 	// Prefetch is the unacknowledged-message cap of a client or
 	// client-individual subscription without a prefetch-count header.
 	Prefetch int `yaml:"prefetch"`
@@ -178,6 +181,9 @@ type AMQP struct {
 	SessionWindow  int `yaml:"session_window"`   // incoming-window, in transfer frames
 	LinkCredit     int `yaml:"link_credit"`      // credit granted to a client's sending link
 	MaxPending     int `yaml:"max_pending"`      // deliveries per receiving client link waiting for the socket
+	// MaxPublishesInFlight bounds the durable transfers of one connection
+	// waiting for the store (pipelined, dispositions once stored).
+	MaxPublishesInFlight int `yaml:"max_publishes_in_flight"`
 	// IdleTimeout closes a connection silent for that long; half of it is
 	// announced as our idle-time-out. As on the wire, 0 means none.
 	IdleTimeout time.Duration `yaml:"idle_timeout"`
@@ -484,6 +490,7 @@ func Defaults(withFile bool) Config {
 			MaxHeaderLine:        16 << 10,
 			MaxTransactions:      16,
 			MaxTransactionFrames: 10_000,
+			MaxPublishesInFlight: 1024,
 			Prefetch:             100,
 			MaxPrefetch:          10_000,
 			HeartBeatSend:        100 * time.Millisecond,
@@ -494,16 +501,17 @@ func Defaults(withFile bool) Config {
 		// The AMQP front-end's own defaults (protocols/amqp), stated here so
 		// that docs and `serve` agree; a test in cmd/rosetta checks them.
 		AMQP: AMQP{
-			MaxFrameSize:   64 << 10,
-			MaxMessageSize: 1 << 20,
-			MaxSessions:    64,
-			MaxLinks:       256,
-			SessionWindow:  2048,
-			LinkCredit:     256,
-			MaxPending:     1000,
-			IdleTimeout:    60 * time.Second,
-			ConnectTimeout: 10 * time.Second,
-			WriteTimeout:   10 * time.Second,
+			MaxFrameSize:         64 << 10,
+			MaxMessageSize:       1 << 20,
+			MaxSessions:          64,
+			MaxLinks:             256,
+			SessionWindow:        2048,
+			LinkCredit:           256,
+			MaxPending:           1000,
+			MaxPublishesInFlight: 1024,
+			IdleTimeout:          60 * time.Second,
+			ConnectTimeout:       10 * time.Second,
+			WriteTimeout:         10 * time.Second,
 		},
 		Queues: Queues{
 			Overflow:   DropHead,

@@ -90,6 +90,7 @@ stomp:
   max_header_line: 512
   max_transactions: 2
   max_transaction_frames: 20
+  max_publishes_in_flight: 7
   prefetch: 5
   max_prefetch: 50
   heart_beat_send: 0s
@@ -104,6 +105,7 @@ amqp:
   session_window: 100
   link_credit: 50
   max_pending: 200
+  max_publishes_in_flight: 9
   idle_timeout: 0s
   connect_timeout: 3s
   write_timeout: 5s
@@ -126,10 +128,10 @@ log: {level: debug, format: json}
 		},
 		Limits: Limits{2048, 10, 5, 16, 8, 50},
 		STOMP: STOMP{MaxFrameSize: 4096, MaxBodySize: 2048, MaxHeaders: 10, MaxHeaderLine: 512, MaxTransactions: 2,
-			MaxTransactionFrames: 20, Prefetch: 5, MaxPrefetch: 50, HeartBeatSend: 0, HeartBeatReceive: 30 * time.Second,
+			MaxTransactionFrames: 20, MaxPublishesInFlight: 7, Prefetch: 5, MaxPrefetch: 50, HeartBeatSend: 0, HeartBeatReceive: 30 * time.Second,
 			ConnectTimeout: 2 * time.Second, WriteTimeout: 4 * time.Second},
 		AMQP: AMQP{MaxFrameSize: 4096, MaxMessageSize: 65536, MaxSessions: 4, MaxLinks: 16, SessionWindow: 100, LinkCredit: 50,
-			MaxPending: 200, IdleTimeout: 0, ConnectTimeout: 3 * time.Second, WriteTimeout: 5 * time.Second},
+			MaxPending: 200, MaxPublishesInFlight: 9, IdleTimeout: 0, ConnectTimeout: 3 * time.Second, WriteTimeout: 5 * time.Second},
 		Queues:          Queues{10, 4096, RejectPublish, time.Minute, 3, "dead", false, true, 1 << 20},
 		ShutdownTimeout: 3 * time.Second,
 		Log:             Log{Level: "debug", Format: FormatJSON},

@@ -129,6 +129,7 @@ func (c *Config) Validate() error {
 		{"max_header_line", st.MaxHeaderLine},
 		{"max_transactions", st.MaxTransactions},
 		{"max_transaction_frames", st.MaxTransactionFrames},
+		{"max_publishes_in_flight", st.MaxPublishesInFlight},
 		{"prefetch", st.Prefetch},
 		{"max_prefetch", st.MaxPrefetch},
 	} {
@@ -170,6 +171,7 @@ func (c *Config) Validate() error {
 		{"session_window", am.SessionWindow},
 		{"link_credit", am.LinkCredit},
 		{"max_pending", am.MaxPending},
+		{"max_publishes_in_flight", am.MaxPublishesInFlight},
 	} {
 		if f.v < 0 {
 			add("amqp."+f.key, "must not be negative (0 means the default), got %d", f.v)
