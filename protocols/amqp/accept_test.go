@@ -1,88 +1,15 @@
 package amqp
 
 import (
-	"context"
 	"errors"
-	"fmt"
 	"strings"
-	"sync"
 	"testing"
 
 	goamqp "github.com/Azure/go-amqp"
 
 	"github.com/rosettamq/rosetta/core/exchange"
-	"github.com/rosettamq/rosetta/core/message"
+	"github.com/rosettamq/rosetta/core/exchange/exchangetest"
 )
-
-// upperTransformer is a fake exchange.Transformer. For accept "text/upper"
-// it upper-cases the body and sets content type text/upper, except that a
-// body starting with "!" fails and one starting with "-" is dropped;
-// "x-fail" always fails; any other non-empty accept is unknown.
-type upperTransformer struct{}
-
-func (upperTransformer) Check(r exchange.Receiver) error {
-	switch r.Accept {
-	case "", "text/upper", "x-fail":
-		return nil
-	}
-	return fmt.Errorf("accept %q: %w", r.Accept, exchange.ErrUnknownFormat)
-}
-
-func (upperTransformer) Transform(_ context.Context, m *message.Message, r exchange.Receiver) (*message.Message, error) {
-	switch r.Accept {
-	case "text/upper":
-		switch {
-		case strings.HasPrefix(string(m.Body), "!"):
-			return nil, errors.New("cannot upper-case a shout")
-		case strings.HasPrefix(string(m.Body), "-"):
-			return nil, nil
-		}
-		c := m.Clone()
-		c.Body = []byte(strings.ToUpper(string(m.Body)))
-		c.ContentType = "text/upper"
-		return c, nil
-	case "x-fail":
-		return nil, errors.New("always fails")
-	}
-	return m, nil
-}
-
-// dlq collects what reaches the exchange's dead-letter queue.
-type dlq struct {
-	mu sync.Mutex
-	ms []*message.Message
-}
-
-func consumeDLQ(t testing.TB, x *exchange.Exchange) *dlq {
-	t.Helper()
-	q := &dlq{}
-	cons, err := x.Consume(exchange.DefaultDeadLetter, exchange.ConsumerOptions{Credit: 1000, AutoAck: true, Handler: func(d *exchange.Delivery) {
-		q.mu.Lock()
-		q.ms = append(q.ms, d.Msg)
-		q.mu.Unlock()
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cons.Close() })
-	return q
-}
-
-// wait returns the dead letters once there are n.
-func (q *dlq) wait(t testing.TB, n int) []*message.Message {
-	t.Helper()
-	var out []*message.Message
-	eventually(t, fmt.Sprintf("%d dead letters", n), func() bool {
-		q.mu.Lock()
-		defer q.mu.Unlock()
-		out = append(out[:0], q.ms...)
-		return len(out) >= n
-	})
-	if len(out) != n {
-		t.Fatalf("%d dead letters, want %d", len(out), n)
-	}
-	return out
-}
 
 func acceptProp(v string) map[string]any { return map[string]any{"accept": v} }
 
@@ -102,7 +29,7 @@ func contentType(m *goamqp.Message) string {
 // re-encoded from its fields; a receiver that asked for nothing gets the
 // publisher's bare message.
 func TestAcceptFanOut(t *testing.T) {
-	b := newBrokerX(t, exchange.Config{Transformer: upperTransformer{}}, nil)
+	b := newBrokerX(t, exchange.Config{Transformer: exchangetest.UpperTransformer{}}, nil)
 	s := b.session(t)
 	plain := receiver(t, s, "/topics/fmt", &goamqp.ReceiverOptions{Credit: 10})
 	byProp := receiver(t, s, "/topics/fmt", &goamqp.ReceiverOptions{Credit: 10, Properties: acceptProp("text/upper")})
@@ -149,12 +76,12 @@ func TestAcceptUnknownFormat(t *testing.T) {
 		opts goamqp.ReceiverOptions
 		want string
 	}{
-		{"property", exchange.Config{Transformer: upperTransformer{}}, goamqp.ReceiverOptions{Properties: acceptProp("application/klingon")}, "application/klingon"},
-		{"filter", exchange.Config{Transformer: upperTransformer{}}, goamqp.ReceiverOptions{Filters: acceptFilter("application/klingon")}, "application/klingon"},
+		{"property", exchange.Config{Transformer: exchangetest.UpperTransformer{}}, goamqp.ReceiverOptions{Properties: acceptProp("application/klingon")}, "application/klingon"},
+		{"filter", exchange.Config{Transformer: exchangetest.UpperTransformer{}}, goamqp.ReceiverOptions{Filters: acceptFilter("application/klingon")}, "application/klingon"},
 		{"no transformer", exchange.Config{}, goamqp.ReceiverOptions{Properties: acceptProp("text/upper")}, "no transformations"},
-		{"disagree", exchange.Config{Transformer: upperTransformer{}},
+		{"disagree", exchange.Config{Transformer: exchangetest.UpperTransformer{}},
 			goamqp.ReceiverOptions{Properties: acceptProp("text/upper"), Filters: acceptFilter("x-fail")}, "disagree"},
-		{"not a string", exchange.Config{Transformer: upperTransformer{}}, goamqp.ReceiverOptions{Properties: map[string]any{"accept": int64(7)}}, "not a string"},
+		{"not a string", exchange.Config{Transformer: exchangetest.UpperTransformer{}}, goamqp.ReceiverOptions{Properties: map[string]any{"accept": int64(7)}}, "not a string"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			b := newBrokerX(t, tc.xcfg, nil)
@@ -186,8 +113,8 @@ func TestAcceptTransformFailure(t *testing.T) {
 		mode *goamqp.SenderSettleMode
 	}{{"unsettled", nil}, {"settled", &settled}} {
 		t.Run(tc.name, func(t *testing.T) {
-			b := newBrokerX(t, exchange.Config{Transformer: upperTransformer{}}, nil)
-			dead := consumeDLQ(t, b.x)
+			b := newBrokerX(t, exchange.Config{Transformer: exchangetest.UpperTransformer{}}, nil)
+			dead := exchangetest.ConsumeDeadLetters(t, b.x)
 			s := b.session(t)
 			r := receiver(t, s, "/queues/work", &goamqp.ReceiverOptions{Credit: -1, RequestedSenderSettleMode: tc.mode, Properties: acceptProp("text/upper")})
 			snd := sender(t, s, "/queues/work", nil)
@@ -231,7 +158,7 @@ func TestAcceptTransformFailure(t *testing.T) {
 					t.Fatal(err)
 				}
 			}
-			for _, m := range dead.wait(t, 3) {
+			for _, m := range dead.Wait(t, 3) {
 				d := m.Annotations.DeadLetter
 				if d == nil || d.Reason != "transform" || d.Queue != "work" || !strings.HasPrefix(string(m.Body), "!") {
 					t.Errorf("dead letter %q: %+v", m.Body, d)

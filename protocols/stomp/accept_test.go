@@ -1,89 +1,15 @@
 package stomp
 
 import (
-	"context"
-	"errors"
-	"fmt"
 	"strings"
-	"sync"
 	"testing"
 	"time"
 
 	"github.com/go-stomp/stomp/v3"
 
 	"github.com/rosettamq/rosetta/core/exchange"
-	"github.com/rosettamq/rosetta/core/message"
+	"github.com/rosettamq/rosetta/core/exchange/exchangetest"
 )
-
-// upperTransformer is a fake exchange.Transformer. For accept "text/upper"
-// it upper-cases the body and sets content type text/upper, except that a
-// body starting with "!" fails and one starting with "-" is dropped;
-// "x-fail" always fails; any other non-empty accept is unknown.
-type upperTransformer struct{}
-
-func (upperTransformer) Check(r exchange.Receiver) error {
-	switch r.Accept {
-	case "", "text/upper", "x-fail":
-		return nil
-	}
-	return fmt.Errorf("accept %q: %w", r.Accept, exchange.ErrUnknownFormat)
-}
-
-func (upperTransformer) Transform(_ context.Context, m *message.Message, r exchange.Receiver) (*message.Message, error) {
-	switch r.Accept {
-	case "text/upper":
-		switch {
-		case strings.HasPrefix(string(m.Body), "!"):
-			return nil, errors.New("cannot upper-case a shout")
-		case strings.HasPrefix(string(m.Body), "-"):
-			return nil, nil
-		}
-		c := m.Clone()
-		c.Body = []byte(strings.ToUpper(string(m.Body)))
-		c.ContentType = "text/upper"
-		return c, nil
-	case "x-fail":
-		return nil, errors.New("always fails")
-	}
-	return m, nil
-}
-
-// dlq collects what reaches the exchange's dead-letter queue.
-type dlq struct {
-	mu sync.Mutex
-	ms []*message.Message
-}
-
-func consumeDLQ(t testing.TB, x *exchange.Exchange) *dlq {
-	t.Helper()
-	q := &dlq{}
-	cons, err := x.Consume(exchange.DefaultDeadLetter, exchange.ConsumerOptions{Credit: 1000, AutoAck: true, Handler: func(d *exchange.Delivery) {
-		q.mu.Lock()
-		q.ms = append(q.ms, d.Msg)
-		q.mu.Unlock()
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cons.Close() })
-	return q
-}
-
-// wait returns the dead letters once there are n.
-func (q *dlq) wait(t testing.TB, n int) []*message.Message {
-	t.Helper()
-	var out []*message.Message
-	eventually(t, fmt.Sprintf("%d dead letters", n), func() bool {
-		q.mu.Lock()
-		defer q.mu.Unlock()
-		out = append(out[:0], q.ms...)
-		return len(out) >= n
-	})
-	if len(out) != n {
-		t.Fatalf("%d dead letters, want %d", len(out), n)
-	}
-	return out
-}
 
 // pendingAcks counts the ack entries every connection of the server holds.
 func (b *testBroker) pendingAcks() int {
@@ -106,7 +32,7 @@ func (b *testBroker) pendingAcks() int {
 }
 
 func TestAcceptFanOut(t *testing.T) {
-	b := newBrokerX(t, exchange.Config{Transformer: upperTransformer{}}, nil)
+	b := newBrokerX(t, exchange.Config{Transformer: exchangetest.UpperTransformer{}}, nil)
 	c := b.dial(t)
 	plain, err := c.Subscribe("/topic/fmt", stomp.AckAuto)
 	if err != nil {
@@ -145,7 +71,7 @@ func TestAcceptUnknownFormat(t *testing.T) {
 		name string
 		xcfg exchange.Config
 	}{
-		{"unknown to the transformer", exchange.Config{Transformer: upperTransformer{}}},
+		{"unknown to the transformer", exchange.Config{Transformer: exchangetest.UpperTransformer{}}},
 		{"no transformer", exchange.Config{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -176,8 +102,8 @@ func TestAcceptUnknownFormat(t *testing.T) {
 // subscriber gets nothing for it, keeps its credit (prefetch-count:1 and
 // AutoCredit 1 would stall otherwise) and holds no ack entry for it.
 func TestAcceptTransformFailure(t *testing.T) {
-	b := newBrokerX(t, exchange.Config{Transformer: upperTransformer{}}, func(c *Config) { c.AutoCredit = 1 })
-	dead := consumeDLQ(t, b.x)
+	b := newBrokerX(t, exchange.Config{Transformer: exchangetest.UpperTransformer{}}, func(c *Config) { c.AutoCredit = 1 })
+	dead := exchangetest.ConsumeDeadLetters(t, b.x)
 	c := b.dial(t)
 	client, err := c.Subscribe("/topic/fmt", stomp.AckClientIndividual,
 		stomp.SubscribeOpt.Header("prefetch-count", "1"), stomp.SubscribeOpt.Header("accept", "text/upper"))
@@ -219,7 +145,7 @@ func TestAcceptTransformFailure(t *testing.T) {
 	none(t, client, 50*time.Millisecond)
 	none(t, auto, 10*time.Millisecond)
 
-	dl := dead.wait(t, 4) // "!a" and "!d", once per transforming subscriber
+	dl := dead.Wait(t, 4) // "!a" and "!d", once per transforming subscriber
 	for _, m := range dl {
 		d := m.Annotations.DeadLetter
 		if d == nil || d.Reason != "transform" || !strings.Contains(d.Detail, "shout") || !strings.HasPrefix(string(m.Body), "!") {
