@@ -185,6 +185,10 @@ type Server struct {
 	mu        sync.Mutex
 	sessions  map[string]*session     // by client identifier (guarded by mu)
 	listeners map[string]net.Listener // raw listeners passed to Serve (guarded by mu)
+	// live holds the connections mochi is serving (guarded by mu); liveWG
+	// counts them, added to under mu while not closing.
+	live   map[net.Conn]struct{}
+	liveWG sync.WaitGroup
 	nextLn    int                     // guarded by mu
 	wills     map[string]*pendingWill // delayed wills by client identifier (guarded by mu)
 	// retiredDropped sums the drop counters of deleted session queues
@@ -245,6 +249,7 @@ func New(cfg Config) (*Server, error) {
 		},
 		sessions:  make(map[string]*session),
 		listeners: make(map[string]net.Listener),
+		live:      make(map[net.Conn]struct{}),
 		wills:     make(map[string]*pendingWill),
 	}
 	s.mochi = mochi.New(&mochi.Options{
@@ -264,10 +269,6 @@ func New(cfg Config) (*Server, error) {
 		cancel()
 		return nil, fmt.Errorf("mqtt: add gateway hook: %w", err)
 	}
-	if err := s.mochi.AddListener(listeners.NewNet("ws", s.ws)); err != nil {
-		cancel()
-		return nil, fmt.Errorf("mqtt: add websocket listener: %w", err)
-	}
 	return s, nil
 }
 
@@ -283,6 +284,12 @@ func (s *Server) start() error {
 			s.startErr = fmt.Errorf("mqtt: start: %w", err)
 			return
 		}
+		if err := s.mochi.AddListener(listeners.NewNet("ws", s.ws)); err != nil {
+			s.startErr = fmt.Errorf("mqtt: add websocket listener: %w", err)
+			return
+		}
+		// WebSocket writes are messages: no ackConn.
+		s.mochi.Listeners.Serve("ws", func(id string, c net.Conn) error { return s.establish(id, c, false) })
 		s.started.Store(true)
 	})
 	return s.startErr
@@ -322,12 +329,35 @@ func (s *Server) serve(l net.Listener, kind string) error {
 	if err := s.mochi.AddListener(listeners.NewNet(id, l)); err != nil {
 		return fmt.Errorf("mqtt: serve %s: %w", l.Addr(), err)
 	}
-	s.mochi.Listeners.Serve(id, func(id string, c net.Conn) error {
-		return s.mochi.EstablishConnection(id, newAckConn(c))
-	})
+	s.mochi.Listeners.Serve(id, func(id string, c net.Conn) error { return s.establish(id, c, true) })
 	s.log.Info("listening", "listener", id, "addr", l.Addr().String())
 	<-s.done
 	return ErrServerClosed
+}
+
+// establish serves one accepted connection through mochi (for its whole
+// life), wrapped in an ackConn when wrap is set, and tracks it so that
+// Shutdown can close it and wait for it.
+func (s *Server) establish(listener string, c net.Conn, wrap bool) error {
+	s.mu.Lock()
+	if s.closing.Load() {
+		s.mu.Unlock()
+		_ = c.Close()
+		return ErrServerClosed
+	}
+	s.live[c] = struct{}{}
+	s.liveWG.Add(1) // under mu while not closing: Shutdown waits after
+	s.mu.Unlock()
+	defer func() {
+		s.mu.Lock()
+		delete(s.live, c)
+		s.mu.Unlock()
+		s.liveWG.Done()
+	}()
+	if wrap {
+		c = newAckConn(c)
+	}
+	return s.mochi.EstablishConnection(listener, c)
 }
 
 // ServeHTTP upgrades an HTTP request to MQTT over WebSocket (subprotocol
@@ -451,12 +481,24 @@ func (s *Server) Shutdown(ctx context.Context) error {
 		}
 	}
 
-	// 3. Close mochi: listeners, remaining clients; it waits for every
-	// client goroutine, so every OnDisconnect has run when it returns.
+	// Connections accepted but not yet in mochi's table (mid-CONNECT) are
+	// closed too; the others are closed already.
+	s.mu.Lock()
+	for c := range s.live {
+		_ = c.Close()
+	}
+	s.mu.Unlock()
+
+	// 3. Wait for every connection to end, so that every OnDisconnect has
+	// run, then close mochi. mochi's Close does not wait for connections,
+	// and must not run while one is still leaving its client table: its
+	// Clients.GetByListener read-locks the table twice, which deadlocks
+	// against a Delete in between (mochi v2.7.9).
 	var errs []error
 	closed := make(chan struct{})
 	go func() {
 		defer close(closed)
+		s.liveWG.Wait()
 		if s.started.Load() {
 			_ = s.mochi.Close()
 		}
