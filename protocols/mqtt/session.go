@@ -815,8 +815,8 @@ func (ss *session) flush(w *writer) bool {
 			ss.srv.x.CountLossy(m.Annotations.Origin.Protocol, message.ProtocolMQTT, lost)
 		}
 		pk.Properties.SubscriptionIdentifier = ids
-		if qos > 0 || c.aliasMax > 0 {
-			pk.TopicName = m.Address.MQTT()
+		if c.aliasMax > 0 {
+			pk.TopicName = m.Address.MQTT() // the alias table's key
 		}
 		ss.mu.Lock()
 		if ss.w != w || it.c.closed || ss.ended {
@@ -1088,7 +1088,13 @@ func (ss *session) ack(c *conn, pk packets.Packet) bool {
 		ss.mu.Unlock()
 		return false
 	}
-	w := ss.w
+	// The writer waits for a free identifier only with deliveries
+	// pending; otherwise the credit settle returns brings the next
+	// delivery, and handle wakes it.
+	var w *writer
+	if len(ss.pending) > 0 {
+		w = ss.w
+	}
 	ss.mu.Unlock()
 	if pubrel != nil {
 		if err := c.cl.WritePacket(*pubrel); err != nil {
