@@ -189,8 +189,8 @@ type Server struct {
 	// counts them, added to under mu while not closing.
 	live   map[net.Conn]struct{}
 	liveWG sync.WaitGroup
-	nextLn    int                     // guarded by mu
-	wills     map[string]*pendingWill // delayed wills by client identifier (guarded by mu)
+	nextLn int                     // guarded by mu
+	wills  map[string]*pendingWill // delayed wills by client identifier (guarded by mu)
 	// retiredDropped sums the drop counters of deleted session queues
 	// (guarded by mu).
 	retiredDropped int64
