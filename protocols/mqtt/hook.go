@@ -922,8 +922,8 @@ func (s *Server) openSession(c *conn, clean, persistent bool, expiry uint32) err
 		delete(s.sessions, c.clientID)
 		ss = nil
 		ended.mu.Lock()
-		if ended.conn != nil {
-			ended.conn.willNow = true
+		if ended.owner != nil {
+			ended.owner.willNow = true
 		}
 		ended.mu.Unlock()
 	}
@@ -931,13 +931,18 @@ func (s *Server) openSession(c *conn, clean, persistent bool, expiry uint32) err
 	if fresh {
 		ss = newSession(s, c.clientID)
 		ss.persistent = persistent
+		ss.owner = c
 		s.sessions[c.clientID] = ss
 	}
 	c.sess = ss
 	var old *conn
 	if !fresh {
+		// The connection taken over is the last owner, attached or not
+		// yet: its delayed will must not be sent (MQTT-3.1.3-9) even when
+		// its OnWillSent comes after our cancelWill above.
 		ss.mu.Lock()
-		old = ss.conn
+		old = ss.owner
+		ss.owner = c
 		ss.persistent = persistent
 		ss.mu.Unlock()
 	}

@@ -46,20 +46,25 @@ type session struct {
 	mu         sync.Mutex
 	ended      bool
 	persistent bool
-	protocol   byte    // MQTT protocol version of the last connection, for the record
-	username   string  // of the last connection, for the record
-	expiry     uint32  // Session Expiry Interval of the last connection (MQTT 5)
-	offlineAt  int64   // Unix seconds when the session went offline; 0 while connected
-	conn       *conn   // the attached connection; nil while offline
-	w          *writer // the writer of conn; nil while offline
-	window     int     // QoS>0 PUBLISH packets the client accepts in flight (MQTT-3.3.4-9)
-	subs       map[string]*subscription
-	private    []*subscription      // the subscriptions of kind subPrivate, for matching
-	consumers  map[string]*consumer // by queue name
-	pending    []item               // handed by the core, not written yet, in order
-	inflight   map[uint16]*outbound // QoS 1/2 deliveries awaiting the client
-	lastID     uint16
-	sendSeq    uint64
+	protocol   byte   // MQTT protocol version of the last connection, for the record
+	username   string // of the last connection, for the record
+	expiry     uint32 // Session Expiry Interval of the last connection (MQTT 5)
+	offlineAt  int64  // Unix seconds when the session went offline; 0 while connected
+	// owner is the connection that opened the session last; it becomes
+	// conn when attached. A takeover can come between a connection's
+	// OnSessionEstablish and its OnSessionEstablished: the owner, not
+	// conn, says which connection the session belongs to then.
+	owner     *conn
+	conn      *conn   // the attached connection; nil while offline
+	w         *writer // the writer of conn; nil while offline
+	window    int     // QoS>0 PUBLISH packets the client accepts in flight (MQTT-3.3.4-9)
+	subs      map[string]*subscription
+	private   []*subscription      // the subscriptions of kind subPrivate, for matching
+	consumers map[string]*consumer // by queue name
+	pending   []item               // handed by the core, not written yet, in order
+	inflight  map[uint16]*outbound // QoS 1/2 deliveries awaiting the client
+	lastID    uint16
+	sendSeq   uint64
 	// subscribing counts SUBSCRIBE packets being processed: the writer
 	// holds back until their SUBACK is written (OnPacketProcessed), so no
 	// PUBLISH for a new subscription overtakes its SUBACK.
@@ -337,7 +342,9 @@ func (ss *session) settle(cons *consumer, d *exchange.Delivery, o exchange.Outco
 // deliveries still in flight (MQTT-4.4.0-1).
 func (ss *session) attach(c *conn) {
 	ss.mu.Lock()
-	if ss.ended {
+	if ss.ended || ss.owner != c {
+		// Ended, or taken over by a newer connection before this one
+		// attached: the newer one attaches.
 		ss.mu.Unlock()
 		return
 	}
@@ -369,12 +376,18 @@ func (ss *session) attach(c *conn) {
 // waited for: it may be blocked writing to a dead socket.
 func (ss *session) detach(c *conn) bool {
 	ss.mu.Lock()
-	if ss.conn != c {
+	if ss.owner == c {
+		ss.owner = nil
+	} else if ss.conn != c {
 		ss.mu.Unlock()
 		return false
 	}
 	w := ss.w
-	ss.conn, ss.w = nil, nil
+	if ss.conn != c {
+		w = nil // owned but not attached yet: no writer runs for c
+	} else {
+		ss.conn, ss.w = nil, nil
+	}
 	ss.mu.Unlock()
 	if w != nil {
 		close(w.stop)
