@@ -221,8 +221,14 @@ run_one() { # SCENARIO BROKER ROUND
 	a=$(args "$s" "$b" "r$r${s//-/}")
 	case $a in
 	skip:*) echo "{\"skip\":\"${a#skip: }\"}" >"$out"; return ;;
-	idle) # the broker's RSS now, after the idle pause before each round
-		echo "{\"broker\":{\"rss_after_kib\":$(awk '/^VmRSS/{print $2}' "/proc/$(pid_of "$b")/status")}}" >"$out"
+	idle) # the broker's RSS before any load: read in round 1, on the
+		# freshly started broker; later rounds repeat that reading (after a
+		# round the RSS says what the load left, not what idling costs)
+		if [ "$r" = 1 ]; then
+			echo "{\"broker\":{\"rss_after_kib\":$(awk '/^VmRSS/{print $2}' "/proc/$(pid_of "$b")/status")}}" >"$out"
+		else
+			cp "$T/results/$s.$b.1.json" "$out"
+		fi
 		return ;;
 	esac
 	# Word splitting of the argument list is wanted; globbing (the '?'

@@ -2,52 +2,16 @@ package mqtt
 
 import (
 	"context"
-	"errors"
-	"fmt"
 	"net"
 	"strings"
-	"sync"
 	"testing"
 
 	"github.com/eclipse/paho.golang/paho"
 
 	"github.com/rosettamq/rosetta/core/exchange"
-	"github.com/rosettamq/rosetta/core/message"
+	"github.com/rosettamq/rosetta/core/exchange/exchangetest"
 	"github.com/rosettamq/rosetta/storage/memory"
 )
-
-// upperTransformer is a fake exchange.Transformer. For accept "text/upper"
-// it upper-cases the body and sets content type text/upper, except that a
-// body starting with "!" fails and one starting with "-" is dropped;
-// "x-fail" always fails; any other non-empty accept is unknown.
-type upperTransformer struct{}
-
-func (upperTransformer) Check(r exchange.Receiver) error {
-	switch r.Accept {
-	case "", "text/upper", "x-fail":
-		return nil
-	}
-	return fmt.Errorf("accept %q: %w", r.Accept, exchange.ErrUnknownFormat)
-}
-
-func (upperTransformer) Transform(_ context.Context, m *message.Message, r exchange.Receiver) (*message.Message, error) {
-	switch r.Accept {
-	case "text/upper":
-		switch {
-		case strings.HasPrefix(string(m.Body), "!"):
-			return nil, errors.New("cannot upper-case a shout")
-		case strings.HasPrefix(string(m.Body), "-"):
-			return nil, nil
-		}
-		c := m.Clone()
-		c.Body = []byte(strings.ToUpper(string(m.Body)))
-		c.ContentType = "text/upper"
-		return c, nil
-	case "x-fail":
-		return nil, errors.New("always fails")
-	}
-	return m, nil
-}
 
 // startBrokerX is startBroker with an exchange configuration.
 func startBrokerX(t testing.TB, xcfg exchange.Config) *broker {
@@ -69,33 +33,6 @@ func startBrokerX(t testing.TB, xcfg exchange.Config) *broker {
 	go func() { b.errc <- srv.Serve(l) }()
 	t.Cleanup(func() { b.stop(t) })
 	return b
-}
-
-// dlq collects what reaches the exchange's dead-letter queue.
-type dlq struct {
-	mu sync.Mutex
-	ms []*message.Message
-}
-
-func consumeDLQ(t testing.TB, x *exchange.Exchange) *dlq {
-	t.Helper()
-	q := &dlq{}
-	cons, err := x.Consume(exchange.DefaultDeadLetter, exchange.ConsumerOptions{Credit: 1000, AutoAck: true, Handler: func(d *exchange.Delivery) {
-		q.mu.Lock()
-		q.ms = append(q.ms, d.Msg)
-		q.mu.Unlock()
-	}})
-	if err != nil {
-		t.Fatal(err)
-	}
-	t.Cleanup(func() { _ = cons.Close() })
-	return q
-}
-
-func (q *dlq) snapshot() []*message.Message {
-	q.mu.Lock()
-	defer q.mu.Unlock()
-	return append([]*message.Message(nil), q.ms...)
 }
 
 // subscribeAccept sends one SUBSCRIBE with an accept user property ("" for
@@ -127,7 +64,7 @@ func contentType(m msg) string {
 // published bytes. Within a session whose subscriptions overlap, the
 // accept of the subscription granting the higher QoS applies.
 func TestAcceptFanOut(t *testing.T) {
-	b := startBrokerX(t, exchange.Config{Transformer: upperTransformer{}})
+	b := startBrokerX(t, exchange.Config{Transformer: exchangetest.UpperTransformer{}})
 	up := connectV5(t, b.addr, nil)
 	if r := up.subscribeAccept(t, "text/upper", paho.SubscribeOptions{Topic: "fmt/#", QoS: 1}); r[0] != 1 {
 		t.Fatalf("suback %#x", r)
@@ -175,7 +112,7 @@ func TestAcceptUnknownFormat(t *testing.T) {
 		name string
 		xcfg exchange.Config
 	}{
-		{"unknown to the transformer", exchange.Config{Transformer: upperTransformer{}}},
+		{"unknown to the transformer", exchange.Config{Transformer: exchangetest.UpperTransformer{}}},
 		{"no transformer", exchange.Config{}},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
@@ -209,8 +146,8 @@ func TestAcceptUnknownFormat(t *testing.T) {
 // nothing is sent and no inflight slot or credit is kept: with Receive
 // Maximum 1 the subscriber still gets every later message.
 func TestAcceptTransformFailure(t *testing.T) {
-	b := startBrokerX(t, exchange.Config{Transformer: upperTransformer{}})
-	dead := consumeDLQ(t, b.x)
+	b := startBrokerX(t, exchange.Config{Transformer: exchangetest.UpperTransformer{}})
+	dead := exchangetest.ConsumeDeadLetters(t, b.x)
 	one := uint16(1)
 	id := clientID("fail")
 	c := connectV5(t, b.addr, &paho.Connect{ClientID: id, CleanStart: true, KeepAlive: 30,
@@ -229,16 +166,7 @@ func TestAcceptTransformFailure(t *testing.T) {
 		}
 	}
 	c.In.quiet(t, quietPeriod)
-	var dl []*message.Message
-	for range 100 {
-		if dl = dead.snapshot(); len(dl) >= 2 {
-			break
-		}
-		c.In.quiet(t, quietPeriod/10)
-	}
-	if len(dl) != 2 {
-		t.Fatalf("%d dead letters, want 2", len(dl))
-	}
+	dl := dead.Wait(t, 2)
 	for _, m := range dl {
 		d := m.Annotations.DeadLetter
 		if d == nil || d.Reason != "transform" || !strings.HasPrefix(string(m.Body), "!") || !strings.Contains(d.Detail, "shout") {
@@ -263,7 +191,7 @@ func TestAcceptTransformFailure(t *testing.T) {
 // accept across a broker restart (session record).
 func TestAcceptPersists(t *testing.T) {
 	store := memory.New()
-	b1 := startBrokerX(t, exchange.Config{Transformer: upperTransformer{}, Store: store})
+	b1 := startBrokerX(t, exchange.Config{Transformer: exchangetest.UpperTransformer{}, Store: store})
 	id := clientID("accept-persist")
 	expiry := uint32(3600)
 	cp := func(clean bool) *paho.Connect {
@@ -278,7 +206,7 @@ func TestAcceptPersists(t *testing.T) {
 	waitDone(t, c1)
 	b1.stop(t)
 
-	b2 := startBrokerX(t, exchange.Config{Transformer: upperTransformer{}, Store: store})
+	b2 := startBrokerX(t, exchange.Config{Transformer: exchangetest.UpperTransformer{}, Store: store})
 	pub := connectV5(t, b2.addr, nil)
 	pub.publish(t, &paho.Publish{Topic: "fmt/x", QoS: 1, Payload: []byte("while away")})
 	c2 := connectV5(t, b2.addr, cp(false))

@@ -2,7 +2,6 @@ package mqtt
 
 import (
 	"context"
-	"net"
 	"testing"
 	"time"
 
@@ -13,26 +12,10 @@ import (
 )
 
 // startBrokerOn is startBroker with an exchange over store, so that a
-// second broker on the same store is a restart. It is stopped at cleanup
-// unless the test stopped it first.
+// second broker on the same store is a restart.
 func startBrokerOn(t *testing.T, store exchange.Store) *broker {
 	t.Helper()
-	x, err := exchange.New(context.Background(), exchange.Config{Logger: testLogger(t), Store: store})
-	if err != nil {
-		t.Fatalf("exchange: %v", err)
-	}
-	srv, err := New(Config{Exchange: x, Auth: testAuth{}, Logger: testLogger(t)})
-	if err != nil {
-		t.Fatalf("New: %v", err)
-	}
-	l, err := net.Listen("tcp", "127.0.0.1:0")
-	if err != nil {
-		t.Fatal(err)
-	}
-	b := &broker{srv: srv, x: x, addr: l.Addr().String(), errc: make(chan error, 1)}
-	go func() { b.errc <- srv.Serve(l) }()
-	t.Cleanup(func() { b.stop(t) })
-	return b
+	return startBrokerX(t, exchange.Config{Store: store})
 }
 
 // TestSessionPersistsAcrossRestart checks that a persistent session comes
