@@ -86,6 +86,10 @@ func (q *queue) settle(d *Delivery, o Outcome) error {
 		q.acked.Add(1)
 		if e.persisted && persist && !deleted {
 			b := &Batch{Ops: []Op{{Kind: OpDeleteMessage, Queue: q.name, Seq: e.seq}}}
+			if o.Lazy {
+				x.commitBackground(b, "ack")
+				return nil
+			}
 			if err := x.store.Commit(context.Background(), b); err != nil {
 				return fmt.Errorf("settle %q seq %d: %w", q.name, e.seq, err)
 			}
@@ -222,6 +226,14 @@ type Outcome struct {
 	UndeliverableHere bool
 	// Reason (Rejected) is recorded in the dead letter.
 	Reason string
+	// Lazy (Accepted) commits the store delete of a persisted message in
+	// the background instead of waiting for it: for acknowledgements the
+	// client gets no confirmation of (an AMQP disposition the receiver
+	// settled first, an MQTT PUBACK). A crash before the delete lands
+	// redelivers the message, marked as a redelivery: at least once, as
+	// the client was promised. Settle then returns before the store has
+	// the change, and a store error is logged instead of returned.
+	Lazy bool
 }
 
 // Common outcomes.

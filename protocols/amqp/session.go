@@ -276,6 +276,11 @@ func (s *session) onDisposition(p *frames.Disposition) error {
 	if len(ds) == 0 {
 		return nil
 	}
+	// A receiver that settles first gets no answer (§2.8.3): its
+	// acceptance need not wait for the store (at least once across a
+	// crash). With rcv-settle-mode second our settled disposition is the
+	// answer, so the delete is durable before it goes out.
+	o.Lazy = p.Settled && o.Kind == exchange.OutcomeAccepted
 	for _, u := range ds {
 		if err := u.d.Settle(o); err != nil && !errors.Is(err, exchange.ErrSettled) {
 			s.c.log.Warn("settle", "queue", u.d.Queue, "err", err)

@@ -1077,7 +1077,11 @@ func (ss *session) ack(c *conn, pk packets.Packet) bool {
 		// again; MQTT-4.8.2-6: nor to another member of a shared group), so
 		// a refusal dead-letters it.
 		delete(ss.inflight, pk.PacketID)
-		res := exchange.Accepted
+		// A PUBACK gets no answer: the store delete need not be waited
+		// for (a crash before it redelivers the message with DUP, QoS 1's
+		// at least once). PUBREC stays synchronous below: a QoS 2
+		// message must not come back once the client has it.
+		res := exchange.Outcome{Kind: exchange.OutcomeAccepted, Lazy: pk.FixedHeader.Type == packets.Puback}
 		if failed {
 			res = exchange.Outcome{Kind: exchange.OutcomeRejected, Reason: fmt.Sprintf("mqtt client %q refused it with reason code %#x", ss.clientID, pk.ReasonCode)}
 		}

@@ -106,9 +106,11 @@ func (b *testBroker) dial(t testing.TB, opts ...func(*stomp.Conn) error) *stomp.
 	t.Helper()
 	opts = append([]func(*stomp.Conn) error{
 		stomp.ConnOpt.HeartBeat(0, 0),
-		stomp.ConnOpt.UnsubscribeReceiptTimeout(5 * time.Second),
-		stomp.ConnOpt.DisconnectReceiptTimeout(5 * time.Second),
-		stomp.ConnOpt.RcvReceiptTimeout(5 * time.Second),
+		// Generous: under -race with every package's tests at once on 2
+		// cores a receipt has been seen to take over 5 s.
+		stomp.ConnOpt.UnsubscribeReceiptTimeout(15 * time.Second),
+		stomp.ConnOpt.DisconnectReceiptTimeout(15 * time.Second),
+		stomp.ConnOpt.RcvReceiptTimeout(15 * time.Second),
 		stomp.ConnOpt.Logger(quietLogger{}),
 	}, opts...)
 	c, err := stomp.Dial("tcp", b.addr, opts...)
