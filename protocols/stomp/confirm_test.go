@@ -131,6 +131,9 @@ func TestPipelinedSendFailure(t *testing.T) {
 		t.Fatalf("got %s, want ERROR for r1", f)
 	}
 	r.expectClosed()
+	// Message 2's commit was answered; its completion may still be on its
+	// way when the connection has closed.
+	eventually(t, "the 2 stored messages ready", func() bool { qs, _ := b.x.Queue("pf"); return qs.Ready == 2 })
 	if qs, _ := b.x.Queue("pf"); qs.Ready != 2 {
 		t.Fatalf("%d ready, want the 2 stored messages", qs.Ready)
 	}
