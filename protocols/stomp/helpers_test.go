@@ -7,6 +7,7 @@ import (
 	"log/slog"
 	"net"
 	"os"
+	"runtime"
 	"strings"
 	"testing"
 	"time"
@@ -286,3 +287,15 @@ func (quietLogger) Debug(string)            {}
 func (quietLogger) Info(string)             {}
 func (quietLogger) Warning(string)          {}
 func (quietLogger) Error(string)            {}
+
+// unsubscribe unsubscribes s and, when its receipt does not come, fails
+// with every goroutine's stack: a rare hang of the UNSUBSCRIBE receipt
+// under a loaded CI has not been reproduced otherwise.
+func unsubscribe(t testing.TB, s *stomp.Subscription) {
+	t.Helper()
+	if err := s.Unsubscribe(); err != nil {
+		buf := make([]byte, 1<<20)
+		buf = buf[:runtime.Stack(buf, true)]
+		t.Fatalf("unsubscribe: %v\ngoroutines:\n%s", err, buf)
+	}
+}

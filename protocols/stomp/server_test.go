@@ -108,9 +108,7 @@ func TestSendReceiveTopic(t *testing.T) {
 			if m.Header.Get("x-origin-protocol") != "stomp" || m.Header.Get("message-id") == "" {
 				t.Fatalf("headers %v", m.Header)
 			}
-			if err := s.Unsubscribe(); err != nil {
-				t.Fatal(err)
-			}
+			unsubscribe(t, s)
 			eventually(t, "private queue deleted", func() bool { return len(b.x.Queues()) == 0 })
 		})
 	}
@@ -464,9 +462,7 @@ func TestHeaderEscapingRoundTrip(t *testing.T) {
 			if got := m.Header.Get("k:ey"); got != want {
 				t.Fatalf("header %q, want %q", got, want)
 			}
-			if err := s.Unsubscribe(); err != nil {
-				t.Fatal(err)
-			}
+			unsubscribe(t, s)
 			eventually(t, "unsubscribed", func() bool { return len(b.x.Queues()) == 0 })
 		})
 	}
