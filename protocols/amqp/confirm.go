@@ -2,7 +2,6 @@ package amqp
 
 import (
 	"context"
-	"sync/atomic"
 
 	"github.com/rosettamq/rosetta/core/address"
 	"github.com/rosettamq/rosetta/core/exchange"
@@ -26,8 +25,8 @@ import (
 // effect must follow the publishes before them (detach, end, close) wait
 // for the confirmer to catch up first (drain).
 
-// confirm is a publish in flight, or a barrier.
-type confirm struct {
+// inFlight is a publish in flight.
+type inFlight struct {
 	p       *exchange.Pending
 	s       *session
 	id      uint32
@@ -35,63 +34,17 @@ type confirm struct {
 	second  bool // rcv-settle-mode second: the peer settles after us
 	link    string
 	addr    address.Address
-	barrier chan struct{} // closed once everything before it is confirmed
 }
 
-// pipeline is the connection's confirmer and its queue. push, busy and
-// drain are called by the read goroutine only.
-type pipeline struct {
-	c        *conn
-	ch       chan confirm // bounded by Config.MaxPublishesInFlight
-	inflight atomic.Int64 // pushed publishes the confirmer has not finished
-	done     chan struct{}
-}
-
-// busy reports whether publishes are in flight: a new one then follows
-// them through the confirmer, so that dispositions go out in order.
-func (pl *pipeline) busy() bool { return pl.inflight.Load() > 0 }
-
-// push hands a publish to the confirmer, starting it on first use, and
-// waits while the window is full.
-func (pl *pipeline) push(cf confirm) {
-	if pl.ch == nil {
-		pl.ch = make(chan confirm, pl.c.srv.cfg.MaxPublishesInFlight)
-		pl.done = make(chan struct{})
-		go pl.run()
-	}
-	pl.inflight.Add(1)
-	pl.ch <- cf
-}
-
-// drain waits until every publish pushed so far is confirmed and its
-// disposition queued.
-func (pl *pipeline) drain() {
-	if !pl.busy() {
-		return
-	}
-	b := make(chan struct{})
-	pl.ch <- confirm{barrier: b}
-	<-b
-}
-
-// stop waits for the publishes in flight and ends the confirmer. Their
-// dispositions are dropped if the connection is closing.
-func (pl *pipeline) stop() {
-	if pl.ch == nil {
-		return
-	}
-	close(pl.ch)
-	<-pl.done
-}
-
-// run is the confirmer goroutine. It waits for each publish in order,
-// with no deadline: the store answers every commit it was handed, even
-// while closing, so the message becomes visible (or is given back) and is
-// never left stored but invisible until a restart.
-func (pl *pipeline) run() {
-	defer close(pl.done)
-	c := pl.c
-	var out []confirmedRange
+// initPipe sets up the connection's confirmer (protocols/internal/confirm).
+// It waits for each publish in order, with no deadline: the store answers
+// every commit it was handed, even while closing, so the message becomes
+// visible (or is given back) and is never left stored but invisible until
+// a restart. Its dispositions are held back while more publishes are
+// already queued, which are usually stored by the same commit, and merged
+// into ranges.
+func (c *conn) initPipe() {
+	var out []confirmedRange // confirmer goroutine only
 	flush := func() {
 		for _, r := range out {
 			dp := &frames.Disposition{Role: frames.RoleReceiver, First: frames.DeliveryNumber(r.d.first), Settled: r.d.settled, State: r.d.state}
@@ -103,12 +56,9 @@ func (pl *pipeline) run() {
 		clear(out)
 		out = out[:0]
 	}
-	for cf := range pl.ch {
-		if cf.barrier != nil {
-			flush()
-			close(cf.barrier)
-			continue
-		}
+	c.pipe.Size = c.srv.cfg.MaxPublishesInFlight
+	c.pipe.Flush = flush
+	c.pipe.Handle = func(cf inFlight, more bool) {
 		_, err := cf.p.Wait(context.Background())
 		e := c.published(cf.addr, err)
 		if e != nil {
@@ -120,14 +70,10 @@ func (pl *pipeline) run() {
 				out = append(out, confirmedRange{s: cf.s, d: d})
 			}
 		}
-		// Dispositions wait while more publishes are already queued,
-		// which are usually stored by the same commit.
-		if len(pl.ch) == 0 || len(out) >= maxBatchedDispositions {
+		if !more || len(out) >= maxBatchedDispositions {
 			flush()
 		}
-		pl.inflight.Add(-1)
 	}
-	flush()
 }
 
 // confirmedRange is a disposition range of one session.

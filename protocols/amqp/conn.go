@@ -17,6 +17,7 @@ import (
 	"github.com/rosettamq/rosetta/core/message"
 	"github.com/rosettamq/rosetta/protocols/amqp/encoding"
 	"github.com/rosettamq/rosetta/protocols/amqp/frames"
+	"github.com/rosettamq/rosetta/protocols/internal/confirm"
 )
 
 const (
@@ -92,8 +93,8 @@ type conn struct {
 	linkNames    map[linkKey]*link // attached links by (name, role), for stealing (§2.6.1)
 	temps        map[string]bool   // temporary (dynamic) queues, deleted at close
 	nextPrivate  uint64
-	relayTargets map[string]target // anonymous relay: parsed to addresses
-	pipe         pipeline          // publishes in flight and their confirmer (confirm.go)
+	relayTargets map[string]target          // anonymous relay: parsed to addresses
+	pipe         confirm.Pipeline[inFlight] // publishes in flight and their confirmer (confirm.go)
 
 	peerMaxFrame atomic.Uint32 // peer's max-frame-size; set before our open is queued
 
@@ -142,7 +143,7 @@ func newConn(s *Server, tr transport) *conn {
 		writeDone:    make(chan struct{}),
 	}
 	c.space.L = &c.mu
-	c.pipe.c = c
+	c.initPipe()
 	c.peerMaxFrame.Store(frames.MinMaxFrameSize)
 	c.rd = frames.NewReader(countingReader{tr: tr, n: &s.stats.bytesIn}, frames.MinMaxFrameSize)
 	return c
@@ -166,7 +167,7 @@ func (c *conn) serve() {
 	c.log.Debug("accepted")
 	go c.writeLoop()
 	reason := c.readLoop()
-	c.pipe.stop()
+	c.pipe.Stop()
 	close(c.readDone)
 	c.cleanup()
 	c.reg.Remove()
@@ -501,7 +502,7 @@ func (c *conn) onClose(p *frames.Close) error {
 	if p.Error != nil {
 		c.log.Info("peer closed with an error", "condition", p.Error.Condition, "description", p.Error.Description)
 	}
-	c.pipe.drain() // dispositions before our close
+	c.pipe.Drain() // dispositions before our close
 	c.ended = true
 	c.cleanup()
 	c.enqueueFinal(outItem{kind: itemPerf, perf: &frames.Close{}})

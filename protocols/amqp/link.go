@@ -157,7 +157,7 @@ func (s *session) onDetach(p *frames.Detach) error {
 		s.c.log.Info("peer detached with an error", "link", l.name, "condition", p.Error.Condition, "description", p.Error.Description)
 	}
 	if l.role == frames.RoleReceiver {
-		s.c.pipe.drain() // the link's dispositions before our detach
+		s.c.pipe.Drain() // the link's dispositions before our detach
 	}
 	ours := l.detached.Swap(true)
 	l.release(p.Closed)

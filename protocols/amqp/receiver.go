@@ -155,11 +155,11 @@ func (l *link) deliver(id uint32, settled, second bool, raw []byte) {
 	m, t, e := l.message(raw)
 	if e == nil {
 		p := c.srv.x.PublishPending(c.ctx, m, exchange.PublishOptions{EnsureQueue: t.ensure})
-		if c.pipe.busy() || !p.Ready() {
+		if c.pipe.Busy() || !p.Ready() {
 			if !settled && second {
 				s.awaiting[id] = struct{}{}
 			}
-			c.pipe.push(confirm{p: p, s: s, id: id, settled: settled, second: second, link: l.name, addr: t.addr})
+			c.pipe.Push(inFlight{p: p, s: s, id: id, settled: settled, second: second, link: l.name, addr: t.addr})
 			return
 		}
 		_, err := p.Wait(c.ctx)

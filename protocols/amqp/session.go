@@ -189,7 +189,7 @@ func (s *session) onEnd(p *frames.End) error {
 	if p.Error != nil {
 		c.log.Info("peer ended session with an error", "channel", s.inCh, "condition", p.Error.Condition, "description", p.Error.Description)
 	}
-	c.pipe.drain() // dispositions before our end
+	c.pipe.Drain() // dispositions before our end
 	s.closeLinks(false)
 	s.flushBatched()
 	c.enqueue(outItem{kind: itemPerf, ch: s.outCh, perf: &frames.End{}})

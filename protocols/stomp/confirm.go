@@ -3,7 +3,6 @@ package stomp
 import (
 	"context"
 	"errors"
-	"sync/atomic"
 
 	"github.com/rosettamq/rosetta/core/exchange"
 	"github.com/rosettamq/rosetta/protocols/stomp/frame"
@@ -26,69 +25,20 @@ import (
 // The window is bounded by Config.MaxPublishesInFlight: once full, the
 // reader waits, and so stops reading the socket.
 
-// sendConfirm is a SEND in flight, or a barrier.
+// sendConfirm is a SEND in flight.
 type sendConfirm struct {
 	p       *exchange.Pending
 	receipt string // "" when none was asked
 	dest    string
-	barrier chan struct{} // closed once everything before it is confirmed
 }
 
-// pipeline is the connection's confirmer and its queue. push, busy and
-// drain are called by the read goroutine only.
-type pipeline struct {
-	c        *conn
-	ch       chan sendConfirm // bounded by Config.MaxPublishesInFlight
-	inflight atomic.Int64     // pushed publishes the confirmer has not finished
-	done     chan struct{}
-}
-
-// busy reports whether SENDs are in flight.
-func (pl *pipeline) busy() bool { return pl.inflight.Load() > 0 }
-
-// push hands a SEND to the confirmer, starting it on first use, and waits
-// while the window is full.
-func (pl *pipeline) push(sc sendConfirm) {
-	if pl.ch == nil {
-		pl.ch = make(chan sendConfirm, pl.c.srv.cfg.MaxPublishesInFlight)
-		pl.done = make(chan struct{})
-		go pl.run()
-	}
-	pl.inflight.Add(1)
-	pl.ch <- sc
-}
-
-// drain waits until every SEND pushed so far is confirmed and its RECEIPT
-// (or ERROR) queued.
-func (pl *pipeline) drain() {
-	if !pl.busy() {
-		return
-	}
-	b := make(chan struct{})
-	pl.ch <- sendConfirm{barrier: b}
-	<-b
-}
-
-// stop waits for the SENDs in flight and ends the confirmer.
-func (pl *pipeline) stop() {
-	if pl.ch == nil {
-		return
-	}
-	close(pl.ch)
-	<-pl.done
-}
-
-// run is the confirmer goroutine. It waits for each publish without a
-// deadline: the store answers every commit it was handed, so the message
-// becomes visible (or is given back) even when the connection is gone.
-func (pl *pipeline) run() {
-	defer close(pl.done)
-	c := pl.c
-	for sc := range pl.ch {
-		if sc.barrier != nil {
-			close(sc.barrier)
-			continue
-		}
+// initPipe sets up the connection's confirmer (protocols/internal/confirm).
+// It waits for each publish without a deadline: the store answers every
+// commit it was handed, so the message becomes visible (or is given back)
+// even when the connection is gone.
+func (c *conn) initPipe() {
+	c.pipe.Size = c.srv.cfg.MaxPublishesInFlight
+	c.pipe.Handle = func(sc sendConfirm, _ bool) {
 		_, err := sc.p.Wait(context.Background())
 		if err := c.published(err, sc.dest); err != nil {
 			var pe *ProtocolError
@@ -101,6 +51,5 @@ func (pl *pipeline) run() {
 		} else if sc.receipt != "" {
 			c.enqueueCtrl(frame.New(frame.RECEIPT, hReceiptID, sc.receipt))
 		}
-		pl.inflight.Add(-1)
 	}
 }

@@ -17,6 +17,7 @@ import (
 	"github.com/rosettamq/rosetta/core/conns"
 	"github.com/rosettamq/rosetta/core/exchange"
 	"github.com/rosettamq/rosetta/core/message"
+	"github.com/rosettamq/rosetta/protocols/internal/confirm"
 	"github.com/rosettamq/rosetta/protocols/stomp/frame"
 )
 
@@ -113,9 +114,9 @@ type conn struct {
 	pendingSince time.Time     // first byte of the incomplete frame
 	txs          map[string]*transaction
 	dests        map[string]sendTarget
-	temps        map[string]bool              // temporary queues declared, by queue name
-	replyToFn    func(string) (string, error) // c.rewriteReplyTo, made once: a method value allocates
-	pipe         pipeline                     // SENDs in flight and their confirmer (confirm.go)
+	temps        map[string]bool               // temporary queues declared, by queue name
+	replyToFn    func(string) (string, error)  // c.rewriteReplyTo, made once: a method value allocates
+	pipe         confirm.Pipeline[sendConfirm] // SENDs in flight and their confirmer (confirm.go)
 
 	mu       sync.Mutex
 	space    sync.Cond                // on mu: signalled when control frames leave the queue
@@ -161,7 +162,7 @@ func newConn(s *Server, tr transport, ws *wsCredentials) *conn {
 	}
 	c.space.L = &c.mu
 	c.replyToFn = c.rewriteReplyTo
-	c.pipe.c = c
+	c.initPipe()
 	return c
 }
 
@@ -171,7 +172,7 @@ func (c *conn) serve() {
 	c.log.Debug("accepted")
 	go c.writeLoop()
 	reason := c.readLoop()
-	c.pipe.stop()
+	c.pipe.Stop()
 	close(c.readDone)
 	c.cleanup()
 	c.reg.Remove()

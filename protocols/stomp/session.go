@@ -64,7 +64,7 @@ func (c *conn) dispatch(f *frame.Frame) error {
 	default:
 		// RECEIPTs in frame order, and no frame overtakes the SENDs
 		// before it (confirm.go).
-		c.pipe.drain()
+		c.pipe.Drain()
 		if c.stopping.Load() {
 			return errStopped // a SEND in flight failed: its ERROR is out
 		}
@@ -392,15 +392,15 @@ func (c *conn) onSend(f *frame.Frame) error {
 	p := c.srv.x.PublishPending(c.ctx, m, opts)
 	if p.Ready() {
 		_, perr := p.Wait(c.ctx)
-		if !c.pipe.busy() || perr != nil {
+		if !c.pipe.Busy() || perr != nil {
 			// Complete: answered here, after what is in flight when it
 			// failed, so that its ERROR follows their RECEIPTs.
-			c.pipe.drain()
+			c.pipe.Drain()
 			return c.published(perr, dest)
 		}
 	}
 	receipt, _ := c.hdr(f, hReceipt)
-	c.pipe.push(sendConfirm{p: p, receipt: receipt, dest: dest})
+	c.pipe.Push(sendConfirm{p: p, receipt: receipt, dest: dest})
 	return errPipelined
 }
 
