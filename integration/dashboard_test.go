@@ -4,7 +4,6 @@ import (
 	"context"
 	"net/http"
 	"os"
-	"os/exec"
 	"path/filepath"
 	"strings"
 	"testing"
@@ -49,29 +48,7 @@ func TestDashboard(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	cmd := exec.CommandContext(ctx, node, script, "http://"+b.HTTPAddr+"/", id, queue, "it/try/x", shot, t.TempDir())
-	cmd.Dir = jsDir
-	cmd.Env = append(os.Environ(), "CHROMIUM="+chromium)
-	setProcAttr(cmd)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := false
-	t.Cleanup(func() {
-		if !exited {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-		if t.Failed() {
-			t.Logf("node stderr:\n%s", stderr.String())
-		}
-	})
+	stdout, stderr, waitNode := startNode(t, ctx, node, append(os.Environ(), "CHROMIUM="+chromium), script, "http://"+b.HTTPAddr+"/", id, queue, "it/try/x", shot, t.TempDir())
 	events := make(chan nodeEvent, 16)
 	go readNodeEvents(stdout, events)
 	next := func(want string) nodeEvent {
@@ -118,10 +95,9 @@ func TestDashboard(t *testing.T) {
 	}
 	next("queue-page")
 	next("screenshot")
-	if err := cmd.Wait(); err != nil {
+	if err := waitNode(); err != nil {
 		t.Fatalf("node: %v\n%s", err, stderr.String())
 	}
-	exited = true
 	if fi, err := os.Stat(shot); err != nil || fi.Size() == 0 {
 		t.Fatalf("screenshot %s: %v", shot, err)
 	}

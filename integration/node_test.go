@@ -11,6 +11,7 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 
@@ -65,28 +66,7 @@ func TestNodeStompJS(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "stomp_ws.mjs", b.STOMPWSURL())
-	cmd.Dir = jsDir
-	setProcAttr(cmd)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := false
-	t.Cleanup(func() {
-		if !exited {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-		if t.Failed() {
-			t.Logf("node stderr:\n%s", stderr.String())
-		}
-	})
+	stdout, stderr, waitNode := startNode(t, ctx, node, nil, "stomp_ws.mjs", b.STOMPWSURL())
 	events := make(chan nodeEvent, 16)
 	go readNodeEvents(stdout, events)
 	next := func(want string) nodeEvent {
@@ -143,9 +123,7 @@ func TestNodeStompJS(t *testing.T) {
 		t.Errorf("provenance %v", user)
 	}
 
-	err = cmd.Wait()
-	exited = true
-	if err != nil {
+	if err := waitNode(); err != nil {
 		t.Fatalf("node: %v\n%s", err, stderr.String())
 	}
 	// The ACKed queue message is gone: a new consumer gets nothing.
@@ -202,28 +180,7 @@ func TestNodeRheaAMQP(t *testing.T) {
 
 	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, node, "amqp_rhea.mjs", host, port)
-	cmd.Dir = jsDir
-	setProcAttr(cmd)
-	stdout, err := cmd.StdoutPipe()
-	if err != nil {
-		t.Fatal(err)
-	}
-	var stderr syncBuffer
-	cmd.Stderr = &stderr
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	exited := false
-	t.Cleanup(func() {
-		if !exited {
-			_ = cmd.Process.Kill()
-			_ = cmd.Wait()
-		}
-		if t.Failed() {
-			t.Logf("node stderr:\n%s", stderr.String())
-		}
-	})
+	stdout, stderr, waitNode := startNode(t, ctx, node, nil, "amqp_rhea.mjs", host, port)
 	events := make(chan rheaEvent, 16)
 	go func() {
 		defer close(events)
@@ -294,12 +251,48 @@ func TestNodeRheaAMQP(t *testing.T) {
 		t.Errorf("rhea message at go-amqp: %#v %+v %v", m.Value, m.Properties, m.Annotations)
 	}
 
-	err = cmd.Wait()
-	exited = true
-	if err != nil {
+	if err := waitNode(); err != nil {
 		t.Fatalf("node: %v\n%s", err, stderr.String())
 	}
 	// rhea accepted the queue message: a new consumer gets nothing.
 	again := amqpReceiver(t, amqpSession(t, b), "/queues/js-amqp-work", &goamqp.ReceiverOptions{Credit: 10})
 	quietAMQP(t, again, quietPeriod, "the queue after rhea's accept")
+}
+
+// startNode starts a Node.js peer script in integration/js and returns
+// its stdout (JSON-line events), its stderr, and wait, which waits for it
+// to exit. A script still running when the test ends is killed, and its
+// stderr is logged when the test failed.
+func startNode(t *testing.T, ctx context.Context, node string, env []string, args ...string) (stdout io.Reader, stderr *syncBuffer, wait func() error) {
+	t.Helper()
+	cmd := exec.CommandContext(ctx, node, args...)
+	cmd.Dir = jsDir
+	if env != nil {
+		cmd.Env = env
+	}
+	setProcAttr(cmd)
+	out, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	stderr = &syncBuffer{}
+	cmd.Stderr = stderr
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	var exited atomic.Bool
+	t.Cleanup(func() {
+		if !exited.Load() {
+			_ = cmd.Process.Kill()
+			_ = cmd.Wait()
+		}
+		if t.Failed() {
+			t.Logf("node stderr:\n%s", stderr.String())
+		}
+	})
+	return out, stderr, func() error {
+		err := cmd.Wait()
+		exited.Store(true)
+		return err
+	}
 }
